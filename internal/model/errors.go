@@ -1,0 +1,52 @@
+package model
+
+import "errors"
+
+// Domain errors. They are wrapped with context where they arise and mapped to
+// wire codes in one table in internal/apiserver.
+var (
+	// ErrNoProcess means no process has the GPID or name asked for.
+	ErrNoProcess = errors.New("no such process")
+	// ErrInvalid means a spec, flag or request value is malformed.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrNameInUse means a live process already holds the name.
+	ErrNameInUse = errors.New("name in use")
+	// ErrNotFound means the command of a spec cannot be found (exit status 127).
+	ErrNotFound = errors.New("executable not found")
+	// ErrNotExecutable means the command exists but cannot be run (exit status 126).
+	ErrNotExecutable = errors.New("not executable")
+	// ErrStart means the process could not be started for another cause.
+	ErrStart = errors.New("start failed")
+	// ErrNotRunning means the operation needs a live process.
+	ErrNotRunning = errors.New("process not running")
+	// ErrUnavailable means the agent cannot serve now (shutting down, store unreachable).
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// SubjectError carries the value an error is about (a GPID, a name, a path)
+// so that the wire error can name it. Unwrap returns Err.
+type SubjectError struct {
+	Subject string
+	Err     error
+	Msg     string
+}
+
+func (e *SubjectError) Error() string {
+	if e.Msg != "" {
+		return e.Msg
+	}
+	return e.Err.Error() + ": " + e.Subject
+}
+
+func (e *SubjectError) Unwrap() error { return e.Err }
+
+// NoProcess returns ErrNoProcess naming target, as "no such process: target".
+func NoProcess(target string) error {
+	return &SubjectError{Subject: target, Err: ErrNoProcess}
+}
+
+// Invalid returns ErrInvalid with a message that names the bad value and
+// what is allowed.
+func Invalid(subject, msg string) error {
+	return &SubjectError{Subject: subject, Err: ErrInvalid, Msg: msg}
+}

@@ -1,0 +1,77 @@
+package model
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Spec says what to run.
+type Spec struct {
+	Command     []string      `json:"command"`
+	Env         []string      `json:"env,omitempty"`
+	Workdir     string        `json:"workdir,omitempty"`
+	Restart     RestartPolicy `json:"restart,omitempty"`
+	MaxRestarts int           `json:"max_restarts,omitempty"`
+	StopSignal  string        `json:"stop_signal,omitempty"`
+	StopTimeout time.Duration `json:"stop_timeout,omitempty"`
+}
+
+// DefaultStopTimeout is the grace between the stop signal and SIGKILL.
+const DefaultStopTimeout = 10 * time.Second
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
+
+// ValidateName checks a process or group name: 1 to 63 lower-case letters,
+// digits, '.', '_' or '-', starting and ending with a letter or digit, and not
+// of the form of a GPID.
+func ValidateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return Invalid(name, fmt.Sprintf("invalid name %q: use 1-63 lower-case letters, digits, '.', '_' or '-', starting and ending with a letter or digit", name))
+	}
+	if IsGPID(name) {
+		return Invalid(name, fmt.Sprintf("invalid name %q: it has the form of a GPID (p followed by base-32 digits); choose another", name))
+	}
+	return nil
+}
+
+// Validate checks s and fills in defaults. group tells whether s is the spec
+// of a group (whose default restart policy is always).
+func (s *Spec) Validate(group bool) error {
+	if len(s.Command) == 0 || s.Command[0] == "" {
+		return Invalid("", "empty command: give the program to run after --, like: nefele run -- sleep 60")
+	}
+	for _, kv := range s.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return Invalid(kv, fmt.Sprintf("invalid env %q: use KEY=VALUE", kv))
+		}
+	}
+	if _, err := ParseRestartPolicy(string(s.Restart)); err != nil {
+		return err
+	}
+	if s.Restart == "" {
+		s.Restart = RestartNever
+		if group {
+			s.Restart = RestartAlways
+		}
+	}
+	if s.MaxRestarts < 0 {
+		return Invalid(fmt.Sprint(s.MaxRestarts), fmt.Sprintf("invalid max restarts %d: use 0 (no limit) or more", s.MaxRestarts))
+	}
+	if s.StopSignal == "" {
+		s.StopSignal = "TERM"
+	}
+	sig, err := ParseSignal(s.StopSignal)
+	if err != nil {
+		return err
+	}
+	s.StopSignal = SignalName(sig)
+	if s.StopTimeout < 0 {
+		return Invalid(s.StopTimeout.String(), fmt.Sprintf("invalid stop timeout %s: use 0 or more", s.StopTimeout))
+	}
+	if s.StopTimeout == 0 {
+		s.StopTimeout = DefaultStopTimeout
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+package nefele
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	nefelev1 "github.com/nefele/nefele/api/nefele/v1"
+	"github.com/nefele/nefele/api/nefele/v1/nefelev1connect"
+)
+
+// Re-exported API types, so that users need not import the generated package.
+type (
+	// Process is one record of the process table.
+	Process = nefelev1.Process
+	// Spec says what to run.
+	Spec = nefelev1.Spec
+	// Node is one agent of the cluster.
+	Node = nefelev1.Node
+	// Event is one state transition of one process.
+	Event = nefelev1.Event
+	// State is where a process is in its life.
+	State = nefelev1.State
+)
+
+// DefaultAddr is where an agent listens when nothing else is said.
+const DefaultAddr = "127.0.0.1:7070"
+
+// EnvAddr is the environment variable that holds an agent's address; the
+// agent sets it for every process it manages.
+const EnvAddr = "NEFELE_ADDR"
+
+// Client talks to one agent over a persistent HTTP/2 connection. It is safe
+// for concurrent use; the zero value is not usable: use Dial or Connect.
+type Client struct {
+	addr    string
+	http    *http.Client
+	procs   nefelev1connect.ProcessServiceClient
+	cluster nefelev1connect.ClusterServiceClient
+}
+
+// Connect returns a client of the agent named by NEFELE_ADDR, or of
+// DefaultAddr when it is unset. It does not wait for the agent: the first
+// call does.
+func Connect(ctx context.Context) (*Client, error) {
+	addr := os.Getenv(EnvAddr)
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	return Dial(addr)
+}
+
+// Dial returns a client of the agent at addr ("host:port", or an http:// URL).
+// It does not connect: the first call does.
+func Dial(addr string) (*Client, error) {
+	base, err := baseURL(addr)
+	if err != nil {
+		return nil, err
+	}
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	transport := &http.Transport{
+		Protocols:           &protocols,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     &tls.Config{},
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	hc := &http.Client{Transport: transport}
+	return &Client{
+		addr:    addr,
+		http:    hc,
+		procs:   nefelev1connect.NewProcessServiceClient(hc, base, connect.WithGRPC()),
+		cluster: nefelev1connect.NewClusterServiceClient(hc, base, connect.WithGRPC()),
+	}, nil
+}
+
+func baseURL(addr string) (string, error) {
+	if strings.HasPrefix(addr, "http://") {
+		return strings.TrimSuffix(addr, "/"), nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return "", fmt.Errorf("%w: invalid agent address %q: use HOST:PORT, like 127.0.0.1:7070", ErrInvalid, addr)
+	}
+	return "http://" + addr, nil
+}
+
+// Addr returns the agent address the client was made with.
+func (c *Client) Addr() string { return c.addr }
+
+// Close releases the client's idle connections.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+// SpawnOptions are the rarer knobs of Spawn.
+type SpawnOptions struct {
+	// Name addresses the process, or the group when Replicas > 0.
+	Name string
+	// Replicas > 0 makes a group of that many replicas.
+	Replicas int
+}
+
+// Spawn starts what spec describes and returns the records of the new
+// processes once each is running or has failed to start. A process that
+// could not start is returned with its state failed and also reported in
+// the error (ErrNotFound, ErrNotExecutable or ErrStart).
+func (c *Client) Spawn(ctx context.Context, spec *Spec, opts SpawnOptions) ([]*Process, error) {
+	res, err := c.procs.Spawn(ctx, connect.NewRequest(&nefelev1.SpawnRequest{
+		Spec: spec, Name: opts.Name, Replicas: int32(opts.Replicas),
+	}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	procs := res.Msg.Processes
+	for _, p := range procs {
+		if p.State == nefelev1.State_STATE_FAILED {
+			return procs, startError(p)
+		}
+	}
+	return procs, nil
+}
+
+// startError rebuilds the start error of a process that failed to start.
+func startError(p *Process) error {
+	reason := p.Failure
+	if reason == nefelev1.Reason_REASON_UNSPECIFIED {
+		reason = nefelev1.Reason_REASON_START_FAILED
+	}
+	return &Error{Reason: reason, Subject: p.Gpid, Message: p.Reason, Code: connect.CodeFailedPrecondition}
+}
+
+// List returns the live processes, and the ended ones too when all is set,
+// ordered by GPID.
+func (c *Client) List(ctx context.Context, all bool) ([]*Process, error) {
+	res, err := c.procs.List(ctx, connect.NewRequest(&nefelev1.ListRequest{All: all}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg.Processes, nil
+}
+
+// Get returns the records target (a GPID or name) resolves to.
+func (c *Client) Get(ctx context.Context, target string) ([]*Process, error) {
+	res, err := c.procs.Get(ctx, connect.NewRequest(&nefelev1.GetRequest{Target: target}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg.Processes, nil
+}
+
+// Signal sends sig ("TERM", "SIGKILL", "9") to the process tree of every
+// process target resolves to. The restart policy still applies.
+func (c *Client) Signal(ctx context.Context, target, sig string) ([]*Process, error) {
+	res, err := c.procs.Signal(ctx, connect.NewRequest(&nefelev1.SignalRequest{Target: target, Signal: sig}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg.Processes, nil
+}
+
+// Stop ends every process target resolves to gracefully and returns once
+// they have ended; they are not restarted. timeout, when not 0, overrides the
+// grace before SIGKILL.
+func (c *Client) Stop(ctx context.Context, target string, timeout time.Duration) ([]*Process, error) {
+	res, err := c.procs.Stop(ctx, connect.NewRequest(&nefelev1.StopRequest{Target: target, TimeoutMs: timeout.Milliseconds()}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg.Processes, nil
+}
+
+// Restart stops every process target resolves to and starts it again in
+// place with the same GPID.
+func (c *Client) Restart(ctx context.Context, target string) ([]*Process, error) {
+	res, err := c.procs.Restart(ctx, connect.NewRequest(&nefelev1.RestartRequest{Target: target}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg.Processes, nil
+}
+
+// Wait blocks until every process target resolves to has ended for good, or
+// ctx is done, and returns their final records.
+func (c *Client) Wait(ctx context.Context, target string) ([]*Process, error) {
+	res, err := c.procs.Wait(ctx, connect.NewRequest(&nefelev1.WaitRequest{Target: target}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg.Processes, nil
+}
+
+// Nodes returns every known node.
+func (c *Client) Nodes(ctx context.Context) ([]*Node, error) {
+	res, err := c.cluster.ListNodes(ctx, connect.NewRequest(&nefelev1.ListNodesRequest{}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg.Nodes, nil
+}
+
+// Version returns the version of the agent.
+func (c *Client) Version(ctx context.Context) (*nefelev1.VersionResponse, error) {
+	res, err := c.cluster.Version(ctx, connect.NewRequest(&nefelev1.VersionRequest{}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg, nil
+}
+
+// Events calls fn for every state transition, oldest first; with follow it
+// goes on with new ones until ctx is done or fn returns an error.
+func (c *Client) Events(ctx context.Context, follow bool, fn func(*Event) error) error {
+	stream, err := c.procs.Events(ctx, connect.NewRequest(&nefelev1.EventsRequest{Follow: follow}))
+	if err != nil {
+		return c.wrapErr(err)
+	}
+	defer stream.Close()
+	for stream.Receive() {
+		if err := fn(stream.Msg().Event); err != nil {
+			return err
+		}
+	}
+	if err := stream.Err(); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
+		return c.wrapErr(err)
+	}
+	return nil
+}

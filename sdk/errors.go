@@ -1,0 +1,109 @@
+package nefele
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"connectrpc.com/connect"
+
+	nefelev1 "github.com/nefele/nefele/api/nefele/v1"
+)
+
+// Sentinel errors; test with errors.Is.
+var (
+	ErrNoProcess     = errors.New("no such process")
+	ErrInvalid       = errors.New("invalid argument")
+	ErrNameInUse     = errors.New("name in use")
+	ErrNotFound      = errors.New("executable not found")
+	ErrNotExecutable = errors.New("not executable")
+	ErrStart         = errors.New("start failed")
+	ErrNotRunning    = errors.New("process not running")
+	ErrUnavailable   = errors.New("agent unavailable")
+	// ErrUnreachable means no agent answered at the address.
+	ErrUnreachable = errors.New("agent unreachable")
+)
+
+// reasons is the client half of the error table: the stable reason carried
+// by an API error and the sentinel it matches. The server half is in
+// internal/apiserver; both are keyed by nefelev1.Reason.
+var reasons = map[nefelev1.Reason]error{
+	nefelev1.Reason_REASON_NO_SUCH_PROCESS:      ErrNoProcess,
+	nefelev1.Reason_REASON_INVALID_ARGUMENT:     ErrInvalid,
+	nefelev1.Reason_REASON_NAME_IN_USE:          ErrNameInUse,
+	nefelev1.Reason_REASON_EXECUTABLE_NOT_FOUND: ErrNotFound,
+	nefelev1.Reason_REASON_NOT_EXECUTABLE:       ErrNotExecutable,
+	nefelev1.Reason_REASON_START_FAILED:         ErrStart,
+	nefelev1.Reason_REASON_NOT_RUNNING:          ErrNotRunning,
+	nefelev1.Reason_REASON_UNAVAILABLE:          ErrUnavailable,
+}
+
+// Error is an error returned by an agent. errors.Is matches it against the
+// sentinel of its Reason.
+type Error struct {
+	// Reason is the stable machine-readable cause.
+	Reason nefelev1.Reason
+	// Subject is the value the error is about, when there is one.
+	Subject string
+	// Message is the agent's message, meant for people.
+	Message string
+	// Code is the Connect code of the error.
+	Code connect.Code
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is reports whether target is the sentinel of e's reason.
+func (e *Error) Is(target error) bool {
+	s, ok := reasons[e.Reason]
+	return ok && s == target
+}
+
+// ReasonString returns the reason as a short snake_case word ("no_such_process").
+func (e *Error) ReasonString() string { return ReasonName(e.Reason) }
+
+// ReasonName returns r as a short snake_case word ("no_such_process").
+func ReasonName(r nefelev1.Reason) string {
+	name := nefelev1.Reason_name[int32(r)]
+	if len(name) > len("REASON_") {
+		name = name[len("REASON_"):]
+	}
+	b := []byte(name)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// wrapErr turns an error from a Connect call into an *Error, or into
+// ErrUnreachable naming the address when no agent answered.
+func (c *Client) wrapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	var opErr *net.OpError
+	if ce.Code() == connect.CodeUnavailable && errors.As(err, &opErr) && opErr.Op == "dial" {
+		return fmt.Errorf("%w: cannot reach a nefele agent at %s (%v); is one running? Start one with `nefele dev`, or set --addr / NEFELE_ADDR",
+			ErrUnreachable, c.addr, opErr.Err)
+	}
+	e := &Error{Code: ce.Code(), Message: ce.Message(), Reason: nefelev1.Reason_REASON_UNSPECIFIED}
+	for _, d := range ce.Details() {
+		v, derr := d.Value()
+		if derr != nil {
+			continue
+		}
+		if ed, ok := v.(*nefelev1.ErrorDetail); ok {
+			e.Reason, e.Subject = ed.Reason, ed.Subject
+		}
+	}
+	if e.Message == "" {
+		e.Message = ce.Error()
+	}
+	return e
+}
