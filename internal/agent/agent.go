@@ -1,0 +1,233 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/nefele/nefele/internal/apiserver"
+	"github.com/nefele/nefele/internal/etcdembed"
+	"github.com/nefele/nefele/internal/model"
+	"github.com/nefele/nefele/internal/store"
+	"github.com/nefele/nefele/internal/supervisor"
+)
+
+// Agent is one running Nefele node.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+
+	lock   *flock.Flock
+	etcd   *etcdembed.Member
+	store  *store.Store
+	sup    *supervisor.Supervisor
+	lis    net.Listener
+	http   *http.Server
+	lease  clientv3.LeaseID
+	node   model.Node
+	ready  chan struct{}
+	ctx    context.Context // lives until Shutdown
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
+
+	gpidMu   sync.Mutex // guards gpidNext and gpidEnd
+	gpidNext uint64
+	gpidEnd  uint64
+}
+
+// New checks cfg and returns an agent ready to Start.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Agent{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), ctx: ctx, cancel: cancel}, nil
+}
+
+// Start brings the agent up: lock, etcd, store, supervisor, adoption, API.
+// On error everything started so far is stopped again.
+func (a *Agent) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			a.teardown()
+		}
+	}()
+	if a.lock, err = lockDataDir(a.cfg.DataDir); err != nil {
+		return err
+	}
+	name, err := nodeName(a.cfg.DataDir, a.cfg.Name)
+	if err != nil {
+		return err
+	}
+	a.log = a.log.With("node", name)
+	if a.lis, err = net.Listen("tcp", a.cfg.Addr); err != nil {
+		return fmt.Errorf("listen on %s: %w (is another agent running there? pick another with --addr)", a.cfg.Addr, err)
+	}
+	a.etcd, err = etcdembed.Start(ctx, etcdembed.Config{
+		Dir: filepath.Join(a.cfg.DataDir, "etcd"), Name: name,
+		TickMs: a.cfg.EtcdTickMs, ElectionMs: a.cfg.EtcdElectionMs,
+	})
+	if err != nil {
+		return err
+	}
+	a.store = store.New(a.etcd.Client())
+	if err := a.startSupervisor(name); err != nil {
+		return err
+	}
+	if err := a.register(ctx, name); err != nil {
+		return err
+	}
+	if err := a.adopt(ctx); err != nil {
+		return err
+	}
+	a.serve()
+	a.bg.Add(1)
+	go a.trimEvents()
+	close(a.ready)
+	a.log.Info("agent ready", "addr", a.Addr(), "data_dir", a.cfg.DataDir, "pid", os.Getpid())
+	return nil
+}
+
+func (a *Agent) startSupervisor(name string) error {
+	sup, err := supervisor.New(supervisor.Config{
+		Node: name, LogDir: filepath.Join(a.cfg.DataDir, "logs"), Logs: a.cfg.Logs,
+		Backoff: a.cfg.Backoff, Record: a.store.Put, Logger: a.log, RotateEvery: a.cfg.RotateEvery,
+		Extra: func(rec model.Process) []string {
+			return []string{"NEFELE_ADDR=" + a.Addr(), "NEFELE_GPID=" + string(rec.GPID), "NEFELE_NODE=" + name}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	a.sup = sup
+	return nil
+}
+
+// register writes the node record, bound to a lease kept alive until Shutdown.
+func (a *Agent) register(ctx context.Context, name string) error {
+	lease, err := a.store.Client().Grant(ctx, int64(a.cfg.LeaseTTL.Seconds()+0.5))
+	if err != nil {
+		return fmt.Errorf("node lease: %w", err)
+	}
+	a.lease = lease.ID
+	ka, err := a.store.Client().KeepAlive(a.ctx, lease.ID)
+	if err != nil {
+		return fmt.Errorf("node lease keepalive: %w", err)
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		for range ka {
+		}
+	}()
+	a.node = model.Node{
+		Name: name, Address: a.Addr(), PID: os.Getpid(), Server: true,
+		CPU: cpuCount(), Memory: memoryBytes(), Version: apiserver.Version, StartedAt: time.Now(),
+	}
+	return a.store.PutNode(ctx, a.node, lease.ID)
+}
+
+func (a *Agent) serve() {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	a.http = &http.Server{Handler: apiserver.Handler(a), Protocols: &protocols, ReadHeaderTimeout: 10 * time.Second}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		if err := a.http.Serve(a.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("api server", "err", err)
+		}
+	}()
+}
+
+// trimEvents keeps the event log bounded.
+func (a *Agent) trimEvents() {
+	defer a.bg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+			if err := a.store.TrimEvents(a.ctx, 10000); err != nil && a.ctx.Err() == nil {
+				a.log.Warn("trim events", "err", err)
+			}
+		}
+	}
+}
+
+// Ready is closed once the agent serves.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// Addr returns the address the API listens on.
+func (a *Agent) Addr() string {
+	if a.lis == nil {
+		return a.cfg.Addr
+	}
+	return a.lis.Addr().String()
+}
+
+// NodeName implements apiserver.Backend.
+func (a *Agent) NodeName() string { return a.node.Name }
+
+// Shutdown stops the agent: every process gets its stop signal, a grace and
+// then SIGKILL, and its final state is recorded; then the API, the node
+// lease and etcd stop, and the data dir is unlocked.
+func (a *Agent) Shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.ShutdownGrace)
+	defer cancel()
+	var err error
+	if a.sup != nil {
+		err = a.sup.Shutdown(ctx)
+	}
+	if a.http != nil {
+		hctx, hcancel := context.WithTimeout(ctx, 2*time.Second)
+		a.http.Shutdown(hctx)
+		hcancel()
+		a.http.Close()
+	}
+	if a.store != nil && a.lease != 0 {
+		a.store.Client().Revoke(ctx, a.lease)
+	}
+	a.teardown()
+	return err
+}
+
+// Kill stops the agent as a SIGKILL would, for tests: its processes keep
+// running, unrecorded, for a later agent to adopt.
+func (a *Agent) Kill() {
+	if a.sup != nil {
+		a.sup.Detach()
+	}
+	if a.http != nil {
+		a.http.Close()
+	}
+	a.teardown()
+}
+
+func (a *Agent) teardown() {
+	a.cancel()
+	if a.lis != nil {
+		a.lis.Close()
+	}
+	if a.etcd != nil {
+		a.etcd.Close()
+	}
+	a.bg.Wait()
+	if a.lock != nil {
+		os.Remove(filepath.Join(a.cfg.DataDir, "LOCK.pid"))
+		a.lock.Unlock()
+	}
+}

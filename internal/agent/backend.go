@@ -1,0 +1,221 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nefele/nefele/internal/apiserver"
+	"github.com/nefele/nefele/internal/model"
+)
+
+const gpidBlock = 1024
+
+// nextGPIDs returns n fresh GPIDs, reserving a block in the store when the
+// agent's own block runs out. Unused numbers of a block are never reused.
+func (a *Agent) nextGPIDs(ctx context.Context, n int) ([]model.GPID, error) {
+	a.gpidMu.Lock()
+	defer a.gpidMu.Unlock()
+	out := make([]model.GPID, 0, n)
+	for len(out) < n {
+		if a.gpidNext >= a.gpidEnd {
+			size := uint64(max(gpidBlock, n))
+			first, err := a.store.ReserveGPIDs(ctx, size)
+			if err != nil {
+				return nil, err
+			}
+			a.gpidNext, a.gpidEnd = first, first+size
+		}
+		out = append(out, model.FormatGPID(a.gpidNext))
+		a.gpidNext++
+	}
+	return out, nil
+}
+
+// Spawn implements apiserver.Backend: it records the new processes and
+// starts them here.
+func (a *Agent) Spawn(ctx context.Context, name string, replicas int, spec model.Spec) ([]model.Process, error) {
+	if name != "" {
+		if err := model.ValidateName(name); err != nil {
+			return nil, err
+		}
+	}
+	group := replicas > 0
+	if err := spec.Validate(group); err != nil {
+		return nil, err
+	}
+	procs, err := a.newRecords(ctx, name, max(replicas, 1), spec, group)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.store.Create(ctx, name, replicas, procs); err != nil {
+		return nil, err
+	}
+	var firstErr error
+	for i, p := range procs {
+		rec, err := a.sup.Start(ctx, p)
+		procs[i] = rec
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return procs, firstErr
+}
+
+func (a *Agent) newRecords(ctx context.Context, name string, n int, spec model.Spec, group bool) ([]model.Process, error) {
+	gpids, err := a.nextGPIDs(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	procs := make([]model.Process, n)
+	for i, g := range gpids {
+		procs[i] = model.Process{GPID: g, Name: name, Node: a.node.Name, Spec: spec,
+			State: model.StatePending, CreatedAt: now}
+		if group {
+			procs[i].Group, procs[i].Replica = name, i
+		}
+	}
+	return procs, nil
+}
+
+// List implements apiserver.Backend.
+func (a *Agent) List(ctx context.Context, all bool) ([]model.Process, error) {
+	return a.store.List(ctx, all)
+}
+
+// Resolve implements apiserver.Backend.
+func (a *Agent) Resolve(ctx context.Context, target string) ([]model.Process, error) {
+	if target == "" {
+		return nil, model.Invalid("", "missing target: give a GPID or a name")
+	}
+	return a.store.Resolve(ctx, target)
+}
+
+// forEach resolves target and runs fn on each of its processes in parallel,
+// returning the records fn gives back, in order, and the first error.
+func (a *Agent) forEach(ctx context.Context, target string, fn func(model.Process) (model.Process, error)) ([]model.Process, error) {
+	procs, err := a.Resolve(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(procs))
+	var wg sync.WaitGroup
+	for i, p := range procs {
+		wg.Go(func() { procs[i], errs[i] = fn(p) })
+	}
+	wg.Wait()
+	return procs, errors.Join(errs...)
+}
+
+// local checks that p runs on this node. Processes on other nodes are the
+// business of the cluster layer (a later issue).
+func (a *Agent) local(p model.Process) error {
+	if p.Node != a.node.Name {
+		return fmt.Errorf("%s runs on node %s: %w", p.GPID, p.Node, model.ErrUnavailable)
+	}
+	return nil
+}
+
+func notLive(p model.Process) error {
+	return &model.SubjectError{Subject: string(p.GPID), Err: model.ErrNotRunning,
+		Msg: fmt.Sprintf("%s is not running (state %s)", p.GPID, p.State)}
+}
+
+// Signal implements apiserver.Backend.
+func (a *Agent) Signal(ctx context.Context, target, sig string) ([]model.Process, error) {
+	if _, err := model.ParseSignal(sig); err != nil {
+		return nil, err
+	}
+	return a.forEach(ctx, target, func(p model.Process) (model.Process, error) {
+		if err := a.local(p); err != nil {
+			return p, err
+		}
+		if p.State.Ended() {
+			return p, notLive(p)
+		}
+		if err := a.sup.Signal(p.GPID, sig); err != nil {
+			if errors.Is(err, model.ErrNotRunning) {
+				return p, notLive(p)
+			}
+			return p, err
+		}
+		if rec, ok := a.sup.Get(p.GPID); ok {
+			return rec, nil
+		}
+		return p, nil
+	})
+}
+
+// Stop implements apiserver.Backend.
+func (a *Agent) Stop(ctx context.Context, target string, timeout time.Duration) ([]model.Process, error) {
+	return a.forEach(ctx, target, func(p model.Process) (model.Process, error) {
+		if p.State.Ended() {
+			return p, nil
+		}
+		if err := a.local(p); err != nil {
+			return p, err
+		}
+		rec, err := a.sup.Stop(ctx, p.GPID, timeout)
+		if errors.Is(err, model.ErrNotRunning) {
+			p, _, err = a.store.Get(ctx, p.GPID)
+			return p, err
+		}
+		return rec, err
+	})
+}
+
+// Restart implements apiserver.Backend: a live process is stopped and
+// started again; an ended one is started again, in place, with its GPID.
+func (a *Agent) Restart(ctx context.Context, target string) ([]model.Process, error) {
+	return a.forEach(ctx, target, func(p model.Process) (model.Process, error) {
+		if err := a.local(p); err != nil {
+			return p, err
+		}
+		if p.Attached {
+			return p, model.Invalid(string(p.GPID), fmt.Sprintf("%s was run by exec and cannot be restarted", p.GPID))
+		}
+		rec, err := a.sup.Restart(ctx, p.GPID)
+		if !errors.Is(err, model.ErrNotRunning) {
+			return rec, err
+		}
+		p.Restarts++
+		p.Exit, p.Failure, p.Reason = nil, "", "restarted (asked for)"
+		return a.sup.Start(ctx, p)
+	})
+}
+
+// Wait implements apiserver.Backend.
+func (a *Agent) Wait(ctx context.Context, target string) ([]model.Process, error) {
+	return a.forEach(ctx, target, func(p model.Process) (model.Process, error) {
+		return a.store.WaitEnded(ctx, p.GPID)
+	})
+}
+
+// Events implements apiserver.Backend.
+func (a *Agent) Events(ctx context.Context, follow bool, fn func(model.Event) error) error {
+	return a.store.Events(ctx, follow, fn)
+}
+
+// Nodes implements apiserver.Backend.
+func (a *Agent) Nodes(ctx context.Context) ([]apiserver.NodeStatus, error) {
+	nodes, err := a.store.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	procs, err := a.store.List(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	count := map[string]int{}
+	for _, p := range procs {
+		count[p.Node]++
+	}
+	out := make([]apiserver.NodeStatus, len(nodes))
+	for i, n := range nodes {
+		out[i] = apiserver.NodeStatus{Node: n, State: "up", Processes: count[n.Name]}
+	}
+	return out, nil
+}

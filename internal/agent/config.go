@@ -1,0 +1,80 @@
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/nefele/nefele/internal/logfile"
+	"github.com/nefele/nefele/internal/model"
+)
+
+// Config configures an Agent. The zero value of every field but DataDir has
+// a useful default.
+type Config struct {
+	// DataDir holds the agent's state: etcd data, logs, the lock.
+	DataDir string
+	// Addr is where the API listens, HOST:PORT (default 127.0.0.1:7070; port 0 picks one).
+	Addr string
+	// Name is the node name; by default the name kept in the data dir, or the host name.
+	Name string
+	// Logger receives the agent's logs.
+	Logger *slog.Logger
+	// Backoff is the restart delay schedule (default 1 s doubling to 1 min, reset after 10 min).
+	Backoff model.Backoff
+	// Logs is the log rotation policy (default 10 MiB x 3).
+	Logs logfile.Policy
+	// RotateEvery is how often log sizes are checked (default 2 s).
+	RotateEvery time.Duration
+	// LeaseTTL is the node lease's time to live (default 3 s).
+	LeaseTTL time.Duration
+	// ShutdownGrace bounds the whole graceful shutdown (default 30 s).
+	ShutdownGrace time.Duration
+	// EtcdTickMs and EtcdElectionMs are raft timings of the embedded member.
+	EtcdTickMs, EtcdElectionMs uint
+}
+
+// DefaultAddr is where the API listens unless told otherwise.
+const DefaultAddr = "127.0.0.1:7070"
+
+// Validate checks c and fills in defaults.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return model.Invalid("", "missing data dir: use --data-dir DIR")
+	}
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return model.Invalid(c.Addr, fmt.Sprintf("invalid --addr %q: use HOST:PORT, like 127.0.0.1:7070", c.Addr))
+	}
+	if c.Name != "" {
+		if err := model.ValidateName(c.Name); err != nil {
+			return model.Invalid(c.Name, fmt.Sprintf("invalid node name %q: use lower-case letters, digits, '.', '_' or '-'", c.Name))
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if c.Backoff == (model.Backoff{}) {
+		c.Backoff = model.DefaultBackoff
+	}
+	if c.Logs == (logfile.Policy{}) {
+		c.Logs = logfile.DefaultPolicy
+	}
+	if err := c.Logs.Validate(); err != nil {
+		return err
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 3 * time.Second
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.EtcdTickMs == 0 {
+		c.EtcdTickMs, c.EtcdElectionMs = 50, 500
+	}
+	return nil
+}

@@ -1,0 +1,43 @@
+package agent
+
+import (
+	"context"
+
+	"github.com/nefele/nefele/internal/apiserver"
+	"github.com/nefele/nefele/internal/model"
+	"github.com/nefele/nefele/internal/supervisor"
+)
+
+// Exec implements apiserver.Backend: it records an attached process and
+// starts it here, wired to the caller's stream.
+func (a *Agent) Exec(ctx context.Context, spec model.Spec, opts apiserver.ExecOptions) (apiserver.ExecSession, model.Process, error) {
+	spec.Restart, spec.MaxRestarts = model.RestartNever, 0
+	if err := spec.Validate(false); err != nil {
+		return nil, model.Process{}, err
+	}
+	procs, err := a.newRecords(ctx, "", 1, spec, false)
+	if err != nil {
+		return nil, model.Process{}, err
+	}
+	procs[0].Attached = true
+	if err := a.store.Create(ctx, "", 0, procs); err != nil {
+		return nil, model.Process{}, err
+	}
+	sess, rec, err := a.sup.Exec(ctx, procs[0], supervisor.Attach{
+		TTY: opts.TTY, Rows: opts.Rows, Cols: opts.Cols, Stdin: opts.Stdin,
+		Stdout: opts.Stdout, Stderr: opts.Stderr,
+	})
+	if err != nil {
+		return nil, rec, err
+	}
+	return execSession{Session: sess, sup: a.sup}, rec, nil
+}
+
+// execSession adds signals to a supervisor session.
+type execSession struct {
+	*supervisor.Session
+	sup *supervisor.Supervisor
+}
+
+// Signal forwards sig to the process tree.
+func (s execSession) Signal(sig string) error { return s.sup.Signal(s.GPID(), sig) }

@@ -1,0 +1,118 @@
+// Package etcdembed starts, readies and stops the etcd member that an agent
+// embeds (go.etcd.io/etcd/server/v3/embed). Only internal/agent imports it.
+package etcdembed
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+)
+
+// Config configures an embedded member.
+type Config struct {
+	// Dir holds the member's data (WAL and snapshots).
+	Dir string
+	// Name is the member's name (the node name).
+	Name string
+	// ClientURL and PeerURL are where it listens; port 0 picks a free port.
+	ClientURL, PeerURL string
+	// TickMs and ElectionMs are raft timings; zero keeps etcd's defaults.
+	TickMs, ElectionMs uint
+	// LogLevel is the level of etcd's own log, written to Dir/etcd.log.
+	LogLevel string
+}
+
+// Member is a running embedded etcd member.
+type Member struct {
+	etcd   *embed.Etcd
+	client *clientv3.Client
+}
+
+// Start starts a single-member cluster in cfg.Dir (or restarts the one that
+// is there) and returns once it serves, or fails when ctx ends first.
+func Start(ctx context.Context, cfg Config) (*Member, error) {
+	ec := embed.NewConfig()
+	ec.Dir = cfg.Dir
+	ec.Name = cfg.Name
+	ec.LogLevel = cfg.LogLevel
+	if ec.LogLevel == "" {
+		ec.LogLevel = "warn"
+	}
+	ec.LogOutputs = []string{filepath.Join(filepath.Dir(cfg.Dir), "etcd.log")}
+	client, peer, err := urls(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	ec.InitialCluster = cfg.Name + "=" + peer.String()
+	if cfg.TickMs > 0 {
+		ec.TickMs, ec.ElectionMs = cfg.TickMs, cfg.ElectionMs
+	}
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	case <-ctx.Done():
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd not ready: %w", ctx.Err())
+	}
+	return &Member{etcd: e, client: v3client.New(e.Server)}, nil
+}
+
+func urls(cfg Config) (client, peer url.URL, err error) {
+	c, err := url.Parse(orDefault(cfg.ClientURL, "http://127.0.0.1:0"))
+	if err != nil {
+		return client, peer, fmt.Errorf("etcd client url %q: %w", cfg.ClientURL, err)
+	}
+	p, err := url.Parse(orDefault(cfg.PeerURL, "http://127.0.0.1:0"))
+	if err != nil {
+		return client, peer, fmt.Errorf("etcd peer url %q: %w", cfg.PeerURL, err)
+	}
+	return *c, *p, nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// Client returns an in-process client of the member (no network hop).
+func (m *Member) Client() *clientv3.Client { return m.client }
+
+// ClientURLs returns the URLs where the member serves etcd clients.
+func (m *Member) ClientURLs() []string {
+	var out []string
+	for _, l := range m.etcd.Clients {
+		out = append(out, "http://"+l.Addr().String())
+	}
+	return out
+}
+
+// Err returns a channel that receives the member's fatal error, if any.
+func (m *Member) Err() <-chan error { return m.etcd.Err() }
+
+// Close stops the member: it closes the in-process client, then the server
+// (which stops accepting, finishes in-flight requests and syncs its WAL).
+func (m *Member) Close() {
+	m.client.Close()
+	done := make(chan struct{})
+	go func() { m.etcd.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+}

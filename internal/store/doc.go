@@ -1,0 +1,14 @@
+// Package store is the only package that knows Nefele's etcd key layout. It
+// keeps typed records (processes, groups, nodes, events) as JSON values and
+// offers the transactions and watches the agent needs. Only internal/agent
+// (and tests) import it.
+//
+// Key layout (all under /nefele/):
+//
+//	seq/gpid                        the next unreserved GPID sequence number
+//	nodes/<node>                    a node record, bound to the node's lease
+//	assign/<node>/<gpid>            what a node must run (it watches its prefix)
+//	t/<tenant>/procs/<gpid>         a process record; survives its node
+//	t/<tenant>/groups/<name>        the GPIDs that currently hold a name
+//	t/<tenant>/events/<time>-<gpid> one state transition
+package store

@@ -1,0 +1,401 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/nefele/nefele/internal/model"
+)
+
+// DefaultTenant is the tenant of a cluster without tenants set up.
+const DefaultTenant = "default"
+
+// Store reads and writes Nefele's records in etcd for one tenant.
+type Store struct {
+	c      *clientv3.Client
+	tenant string
+}
+
+// New returns a Store over c for the default tenant.
+func New(c *clientv3.Client) *Store {
+	return &Store{c: c, tenant: DefaultTenant}
+}
+
+// Client returns the etcd client.
+func (s *Store) Client() *clientv3.Client { return s.c }
+
+const seqKey = "/nefele/seq/gpid"
+
+func (s *Store) procKey(g model.GPID) string     { return "/nefele/t/" + s.tenant + "/procs/" + string(g) }
+func (s *Store) procPrefix() string              { return "/nefele/t/" + s.tenant + "/procs/" }
+func (s *Store) groupKey(name string) string     { return "/nefele/t/" + s.tenant + "/groups/" + name }
+func (s *Store) eventPrefix() string             { return "/nefele/t/" + s.tenant + "/events/" }
+func assignKey(node string, g model.GPID) string { return "/nefele/assign/" + node + "/" + string(g) }
+func assignPrefix(node string) string            { return "/nefele/assign/" + node + "/" }
+func nodeKey(node string) string                 { return "/nefele/nodes/" + node }
+
+func (s *Store) eventKey(e model.Event) string {
+	return fmt.Sprintf("%s%020d-%s", s.eventPrefix(), e.Time.UnixNano(), e.GPID)
+}
+
+func encode(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("store: encode %T: %v", v, err)) // only our own types are encoded
+	}
+	return string(b)
+}
+
+// ReserveGPIDs reserves n fresh GPID sequence numbers and returns the first.
+// Numbers are never handed out twice, even across agents and restarts.
+func (s *Store) ReserveGPIDs(ctx context.Context, n uint64) (uint64, error) {
+	for {
+		res, err := s.c.Get(ctx, seqKey)
+		if err != nil {
+			return 0, fmt.Errorf("reserve gpids: %w", err)
+		}
+		next, rev := uint64(1), int64(0)
+		if len(res.Kvs) == 1 {
+			if _, err := fmt.Sscan(string(res.Kvs[0].Value), &next); err != nil {
+				return 0, fmt.Errorf("reserve gpids: bad counter %q: %w", res.Kvs[0].Value, err)
+			}
+			rev = res.Kvs[0].ModRevision
+		}
+		txn, err := s.c.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(seqKey), "=", rev)).
+			Then(clientv3.OpPut(seqKey, fmt.Sprint(next+n))).
+			Commit()
+		if err != nil {
+			return 0, fmt.Errorf("reserve gpids: %w", err)
+		}
+		if txn.Succeeded {
+			return next, nil
+		}
+	}
+}
+
+// group is the record of a name: the processes that hold it now.
+type group struct {
+	Name      string       `json:"name"`
+	GPIDs     []model.GPID `json:"gpids"`
+	Replicas  int          `json:"replicas,omitempty"`
+	CreatedAt time.Time    `json:"created_at"`
+}
+
+// Create writes new process records, their assignments and their first
+// events in one transaction. When name is set, the processes take it: it
+// fails with model.ErrNameInUse while a live process holds the name.
+func (s *Store) Create(ctx context.Context, name string, replicas int, procs []model.Process) error {
+	ops := make([]clientv3.Op, 0, 3*len(procs)+1)
+	for _, p := range procs {
+		ops = append(ops,
+			clientv3.OpPut(s.procKey(p.GPID), encode(p)),
+			clientv3.OpPut(assignKey(p.Node, p.GPID), string(p.GPID)),
+			clientv3.OpPut(s.eventKey(eventOf("", p)), encode(eventOf("", p))))
+	}
+	if name == "" {
+		if _, err := s.c.Txn(ctx).Then(ops...).Commit(); err != nil {
+			return fmt.Errorf("create %s: %w", procs[0].GPID, err)
+		}
+		return nil
+	}
+	g := group{Name: name, Replicas: replicas, CreatedAt: time.Now()}
+	for _, p := range procs {
+		g.GPIDs = append(g.GPIDs, p.GPID)
+	}
+	ops = append(ops, clientv3.OpPut(s.groupKey(name), encode(g)))
+	for {
+		cmp, err := s.nameFree(ctx, name)
+		if err != nil {
+			return err
+		}
+		txn, err := s.c.Txn(ctx).If(cmp...).Then(ops...).Commit()
+		if err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
+		}
+		if txn.Succeeded {
+			return nil
+		}
+	}
+}
+
+// nameFree checks that no live process holds name and returns the
+// comparisons that keep that true until the transaction commits.
+func (s *Store) nameFree(ctx context.Context, name string) ([]clientv3.Cmp, error) {
+	res, err := s.c.Get(ctx, s.groupKey(name))
+	if err != nil {
+		return nil, fmt.Errorf("look up name %s: %w", name, err)
+	}
+	if len(res.Kvs) == 0 {
+		return []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.groupKey(name)), "=", 0)}, nil
+	}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.groupKey(name)), "=", res.Kvs[0].ModRevision)}
+	var g group
+	if err := json.Unmarshal(res.Kvs[0].Value, &g); err != nil {
+		return nil, fmt.Errorf("decode group %s: %w", name, err)
+	}
+	for _, gp := range g.GPIDs {
+		p, rev, err := s.Get(ctx, gp)
+		if errors.Is(err, model.ErrNoProcess) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !p.State.Ended() {
+			return nil, &model.SubjectError{Subject: name, Err: model.ErrNameInUse,
+				Msg: fmt.Sprintf("name %s is in use by %s (%s); stop it first or choose another name", name, gp, p.State)}
+		}
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(s.procKey(gp)), "=", rev))
+	}
+	return cmps, nil
+}
+
+func eventOf(from model.State, p model.Process) model.Event {
+	t := time.Now()
+	return model.Event{Time: t, GPID: p.GPID, Name: p.Name, Node: p.Node, From: from, To: p.State, Reason: p.Reason}
+}
+
+// Put writes a process record after a transition from state from, with its
+// event when the state changed. The assignment is removed once the process
+// has ended for good.
+func (s *Store) Put(ctx context.Context, from model.State, p model.Process) error {
+	ops := []clientv3.Op{clientv3.OpPut(s.procKey(p.GPID), encode(p))}
+	if from != p.State {
+		e := eventOf(from, p)
+		ops = append(ops, clientv3.OpPut(s.eventKey(e), encode(e)))
+	}
+	if p.State.Ended() {
+		ops = append(ops, clientv3.OpDelete(assignKey(p.Node, p.GPID)))
+	} else if from.Ended() {
+		ops = append(ops, clientv3.OpPut(assignKey(p.Node, p.GPID), string(p.GPID)))
+	}
+	if _, err := s.c.Txn(ctx).Then(ops...).Commit(); err != nil {
+		return fmt.Errorf("record %s %s: %w", p.GPID, p.State, err)
+	}
+	return nil
+}
+
+// Get returns the record of gpid and its mod revision.
+func (s *Store) Get(ctx context.Context, gpid model.GPID) (model.Process, int64, error) {
+	res, err := s.c.Get(ctx, s.procKey(gpid))
+	if err != nil {
+		return model.Process{}, 0, fmt.Errorf("get %s: %w", gpid, err)
+	}
+	if len(res.Kvs) == 0 {
+		return model.Process{}, res.Header.Revision, model.NoProcess(string(gpid))
+	}
+	var p model.Process
+	if err := json.Unmarshal(res.Kvs[0].Value, &p); err != nil {
+		return model.Process{}, 0, fmt.Errorf("decode %s: %w", gpid, err)
+	}
+	return p, res.Kvs[0].ModRevision, nil
+}
+
+// List returns every process record (only live ones unless all), by GPID order.
+func (s *Store) List(ctx context.Context, all bool) ([]model.Process, error) {
+	res, err := s.c.Get(ctx, s.procPrefix(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	out := make([]model.Process, 0, len(res.Kvs))
+	for _, kv := range res.Kvs {
+		var p model.Process
+		if err := json.Unmarshal(kv.Value, &p); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		if all || !p.State.Ended() {
+			out = append(out, p)
+		}
+	}
+	SortByGPID(out)
+	return out, nil
+}
+
+// SortByGPID orders processes by GPID sequence number.
+func SortByGPID(ps []model.Process) {
+	seq := func(g model.GPID) uint64 { n, _ := model.ParseGPID(string(g)); return n }
+	sort.Slice(ps, func(i, j int) bool { return seq(ps[i].GPID) < seq(ps[j].GPID) })
+}
+
+// Resolve returns the records target names: the process with that GPID, or
+// the processes that hold that name now (or held it last).
+func (s *Store) Resolve(ctx context.Context, target string) ([]model.Process, error) {
+	if model.IsGPID(target) {
+		p, _, err := s.Get(ctx, model.GPID(target))
+		if err != nil {
+			return nil, err
+		}
+		return []model.Process{p}, nil
+	}
+	res, err := s.c.Get(ctx, s.groupKey(target))
+	if err != nil {
+		return nil, fmt.Errorf("look up name %s: %w", target, err)
+	}
+	if len(res.Kvs) == 0 {
+		return nil, model.NoProcess(target)
+	}
+	var g group
+	if err := json.Unmarshal(res.Kvs[0].Value, &g); err != nil {
+		return nil, fmt.Errorf("decode group %s: %w", target, err)
+	}
+	out := make([]model.Process, 0, len(g.GPIDs))
+	for _, gp := range g.GPIDs {
+		p, _, err := s.Get(ctx, gp)
+		if errors.Is(err, model.ErrNoProcess) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, model.NoProcess(target)
+	}
+	return out, nil
+}
+
+// Assigned returns the records of every process assigned to node.
+func (s *Store) Assigned(ctx context.Context, node string) ([]model.Process, error) {
+	res, err := s.c.Get(ctx, assignPrefix(node), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list assignments of %s: %w", node, err)
+	}
+	out := make([]model.Process, 0, len(res.Kvs))
+	for _, kv := range res.Kvs {
+		gpid := model.GPID(strings.TrimPrefix(string(kv.Key), assignPrefix(node)))
+		p, _, err := s.Get(ctx, gpid)
+		if errors.Is(err, model.ErrNoProcess) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// WaitEnded blocks until gpid has ended for good, or ctx is done, and
+// returns its final record.
+func (s *Store) WaitEnded(ctx context.Context, gpid model.GPID) (model.Process, error) {
+	p, rev, err := s.Get(ctx, gpid)
+	if err != nil || p.State.Ended() {
+		return p, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for wr := range s.c.Watch(ctx, s.procKey(gpid), clientv3.WithRev(rev+1)) {
+		if err := wr.Err(); err != nil {
+			return p, fmt.Errorf("wait %s: %w", gpid, err)
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				return p, model.NoProcess(string(gpid))
+			}
+			if err := json.Unmarshal(ev.Kv.Value, &p); err != nil {
+				return p, fmt.Errorf("decode %s: %w", gpid, err)
+			}
+			if p.State.Ended() {
+				return p, nil
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return p, ctx.Err()
+	}
+	return p, fmt.Errorf("wait %s: watch closed: %w", gpid, model.ErrUnavailable)
+}
+
+// Events calls fn for every recorded event, oldest first; with follow it
+// then goes on with new ones until ctx is done or fn fails.
+func (s *Store) Events(ctx context.Context, follow bool, fn func(model.Event) error) error {
+	res, err := s.c.Get(ctx, s.eventPrefix(), clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("list events: %w", err)
+	}
+	for _, kv := range res.Kvs {
+		var e model.Event
+		if err := json.Unmarshal(kv.Value, &e); err != nil {
+			return fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if !follow {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for wr := range s.c.Watch(ctx, s.eventPrefix(), clientv3.WithPrefix(), clientv3.WithRev(res.Header.Revision+1)) {
+		if err := wr.Err(); err != nil {
+			return fmt.Errorf("watch events: %w", err)
+		}
+		for _, ev := range wr.Events {
+			if ev.Type != clientv3.EventTypePut {
+				continue
+			}
+			var e model.Event
+			if err := json.Unmarshal(ev.Kv.Value, &e); err != nil {
+				return fmt.Errorf("decode %s: %w", ev.Kv.Key, err)
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// TrimEvents deletes the oldest events beyond the newest keep.
+func (s *Store) TrimEvents(ctx context.Context, keep int64) error {
+	res, err := s.c.Get(ctx, s.eventPrefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return fmt.Errorf("count events: %w", err)
+	}
+	excess := res.Count - keep
+	if excess <= 0 {
+		return nil
+	}
+	old, err := s.c.Get(ctx, s.eventPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(excess))
+	if err != nil || len(old.Kvs) == 0 {
+		return err
+	}
+	last := string(old.Kvs[len(old.Kvs)-1].Key)
+	_, err = s.c.Delete(ctx, s.eventPrefix(), clientv3.WithRange(last+"\x00"))
+	return err
+}
+
+// PutNode writes the node record bound to lease.
+func (s *Store) PutNode(ctx context.Context, n model.Node, lease clientv3.LeaseID) error {
+	if _, err := s.c.Put(ctx, nodeKey(n.Name), encode(n), clientv3.WithLease(lease)); err != nil {
+		return fmt.Errorf("register node %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// Nodes returns the records of the nodes that are up.
+func (s *Store) Nodes(ctx context.Context) ([]model.Node, error) {
+	res, err := s.c.Get(ctx, "/nefele/nodes/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	out := make([]model.Node, 0, len(res.Kvs))
+	for _, kv := range res.Kvs {
+		var n model.Node
+		if err := json.Unmarshal(kv.Value, &n); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

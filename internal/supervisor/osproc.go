@@ -1,0 +1,189 @@
+package supervisor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nefele/nefele/internal/model"
+)
+
+// bootID returns the id of the running kernel boot.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// startTicks returns the start time of pid in clock ticks since boot (field
+// 22 of /proc/PID/stat).
+func startTicks(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command field may hold spaces and parentheses: skip to the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: no command field", pid)
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	// fields[0] is field 3 (state); starttime is field 22.
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
+
+// openPidfd returns a pidfd for pid if pid is still the process that
+// started at ticks; errNotSame otherwise.
+func openPidfd(pid int, ticks uint64) (*os.File, error) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	// Check the start time after opening: the pidfd now pins the process, so
+	// a match proves it is the one we started, not a reused pid.
+	got, err := startTicks(pid)
+	if err != nil || got != ticks {
+		unix.Close(fd)
+		return nil, errNotSame
+	}
+	return os.NewFile(uintptr(fd), "pidfd:"+strconv.Itoa(pid)), nil
+}
+
+var errNotSame = errors.New("pid belongs to another process")
+
+// waitReadable blocks, parked in the runtime's poller (no thread held), until
+// the pidfd is readable, which happens when the process has exited.
+func waitReadable(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var perr error
+	err = rc.Read(func(fd uintptr) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			perr = err
+			return true
+		}
+		return n > 0
+	})
+	if err != nil {
+		return err
+	}
+	return perr
+}
+
+// reap collects the exit status of our child pid, which must have exited.
+func reap(pid int) model.ExitStatus {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			if err != nil {
+				return model.ExitStatus{Code: -1}
+			}
+			break
+		}
+	}
+	return exitStatus(ws)
+}
+
+func exitStatus(ws syscall.WaitStatus) model.ExitStatus {
+	if ws.Signaled() {
+		return model.ExitStatus{Code: -1, Signal: model.SignalName(ws.Signal())}
+	}
+	return model.ExitStatus{Code: ws.ExitStatus()}
+}
+
+// signalGroup sends sig to the process group led by pid.
+func signalGroup(pid int, sig syscall.Signal) error {
+	if pid <= 0 {
+		return fmt.Errorf("signal: bad pid %d", pid)
+	}
+	err := syscall.Kill(-pid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+// lookPath finds the program of a command the way a shell would, in the
+// PATH of env, and classifies failures as model.ErrNotFound (127) or
+// model.ErrNotExecutable (126).
+func lookPath(file, workdir string, env []string) (string, error) {
+	if strings.Contains(file, "/") {
+		path := file
+		if !filepath.IsAbs(path) && workdir != "" {
+			path = filepath.Join(workdir, path)
+		}
+		return file, checkExecutable(file, path)
+	}
+	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	var denied error
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		path := filepath.Join(dir, file)
+		err := checkExecutable(file, path)
+		if err == nil {
+			return path, nil
+		}
+		if errors.Is(err, model.ErrNotExecutable) && denied == nil {
+			denied = err
+		}
+	}
+	if denied != nil {
+		return "", denied
+	}
+	return "", &model.SubjectError{Subject: file, Err: model.ErrNotFound,
+		Msg: fmt.Sprintf("%s: executable not found in PATH (%s)", file, pathEnv)}
+}
+
+func checkExecutable(name, path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return &model.SubjectError{Subject: name, Err: model.ErrNotFound,
+			Msg: fmt.Sprintf("%s: executable not found: no such file or directory", name)}
+	}
+	if st.IsDir() {
+		return &model.SubjectError{Subject: name, Err: model.ErrNotExecutable,
+			Msg: fmt.Sprintf("%s: not executable: is a directory", name)}
+	}
+	if unix.Access(path, unix.X_OK) != nil {
+		return &model.SubjectError{Subject: name, Err: model.ErrNotExecutable,
+			Msg: fmt.Sprintf("%s: not executable: permission denied", name)}
+	}
+	return nil
+}
+
+// startError classifies an error of os.StartProcess.
+func startError(name string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return &model.SubjectError{Subject: name, Err: model.ErrNotFound,
+			Msg: fmt.Sprintf("%s: executable not found: %v", name, err)}
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.ENOEXEC):
+		return &model.SubjectError{Subject: name, Err: model.ErrNotExecutable,
+			Msg: fmt.Sprintf("%s: not executable: %v", name, err)}
+	}
+	return &model.SubjectError{Subject: name, Err: model.ErrStart, Msg: fmt.Sprintf("start %s: %v", name, err)}
+}

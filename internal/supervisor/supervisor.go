@@ -1,0 +1,331 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nefele/nefele/internal/logfile"
+	"github.com/nefele/nefele/internal/model"
+)
+
+// Recorder persists one transition of a process: from is the state before,
+// rec the whole record after. It is called from the process's own goroutine,
+// so calls for one process are serialized and in order.
+type Recorder func(ctx context.Context, from model.State, rec model.Process) error
+
+// Config configures a Supervisor.
+type Config struct {
+	// Node is the name of this node, recorded in every process.
+	Node string
+	// LogDir holds one folder of log files per process.
+	LogDir string
+	// Logs is the rotation policy of the log files.
+	Logs logfile.Policy
+	// Env is the base environment of every process (the agent's own when nil).
+	Env []string
+	// Extra returns the NEFELE_* variables of one process.
+	Extra func(rec model.Process) []string
+	// Backoff is the restart delay schedule.
+	Backoff model.Backoff
+	// Record persists transitions; required.
+	Record Recorder
+	// Logger receives the supervisor's own logs.
+	Logger *slog.Logger
+	// RotateEvery is how often log files are checked against the policy.
+	RotateEvery time.Duration
+}
+
+// Supervisor runs the processes of one node. Use New, then Shutdown.
+type Supervisor struct {
+	cfg    Config
+	log    *slog.Logger
+	bootID string
+	ctx    context.Context // lives until Shutdown; the processes' owner goroutines use it
+	cancel context.CancelFunc
+
+	mu    sync.Mutex // guards procs and closed
+	procs map[model.GPID]*proc
+	// closed is set by Shutdown; no process starts after it.
+	closed bool
+	wg     sync.WaitGroup // owner goroutines and the rotator
+}
+
+// New returns a Supervisor that rotates log files until Shutdown.
+func New(cfg Config) (*Supervisor, error) {
+	if cfg.Record == nil {
+		return nil, errors.New("supervisor: Config.Record is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Env == nil {
+		cfg.Env = os.Environ()
+	}
+	if cfg.Backoff == (model.Backoff{}) {
+		cfg.Backoff = model.DefaultBackoff
+	}
+	if cfg.Logs == (logfile.Policy{}) {
+		cfg.Logs = logfile.DefaultPolicy
+	}
+	if cfg.RotateEvery <= 0 {
+		cfg.RotateEvery = 2 * time.Second
+	}
+	if err := os.MkdirAll(cfg.LogDir, 0o750); err != nil {
+		return nil, fmt.Errorf("supervisor: log dir: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Supervisor{cfg: cfg, log: cfg.Logger, bootID: bootID(), ctx: ctx, cancel: cancel,
+		procs: make(map[model.GPID]*proc)}
+	s.wg.Add(1)
+	go s.rotateLoop()
+	return s, nil
+}
+
+// LogPath returns the log file of one stream ("stdout" or "stderr") of a process.
+func (s *Supervisor) LogPath(gpid model.GPID, stream string) string {
+	return filepath.Join(s.cfg.LogDir, string(gpid), stream+".log")
+}
+
+// Start starts a new process for rec (whose state is pending) and returns
+// its record once it runs or has failed to start; a start error is also
+// returned. Starting a GPID that is already managed returns its record.
+func (s *Supervisor) Start(ctx context.Context, rec model.Process) (model.Process, error) {
+	p, fresh, err := s.add(rec)
+	if err != nil || !fresh {
+		return p.record(), err
+	}
+	started := make(chan error, 1)
+	s.wg.Add(1)
+	go p.own(started, nil)
+	select {
+	case err := <-started:
+		return p.record(), err
+	case <-ctx.Done():
+		return p.record(), ctx.Err()
+	}
+}
+
+// Adopt takes over rec, a record of this node that says the process runs,
+// after an agent restart. If the process still runs (same pid, same start
+// time, same boot) it is watched again; if not, it is recorded as exited with
+// an unknown status and the restart policy applies. It reports whether the
+// process was found running.
+func (s *Supervisor) Adopt(ctx context.Context, rec model.Process) (bool, error) {
+	if rec.BootID == s.bootID && rec.PID > 0 {
+		if f, err := openPidfd(rec.PID, rec.StartTicks); err == nil {
+			p, fresh, err := s.add(rec)
+			if err != nil || !fresh {
+				f.Close()
+				return fresh, err
+			}
+			p.pidfd, p.child = f, false
+			s.wg.Add(1)
+			go p.own(nil, nil)
+			s.log.Info("adopted", "gpid", rec.GPID, "pid", rec.PID)
+			return true, nil
+		}
+	}
+	p, fresh, err := s.add(rec)
+	if err != nil || !fresh {
+		return false, err
+	}
+	s.wg.Add(1)
+	go p.ownGone("exited while its agent was down; exit status unknown")
+	return false, nil
+}
+
+// Resume takes over rec, a record of this node that is pending, starting or
+// backing off, after an agent restart, and goes on with its life. A process
+// caught starting is looked for first (by the NEFELE_GPID in its
+// environment), so that it is adopted rather than started twice.
+func (s *Supervisor) Resume(ctx context.Context, rec model.Process) error {
+	if rec.State == model.StateStarting {
+		if pid, ticks, ok := findByGPID(rec.GPID); ok {
+			rec.PID, rec.StartTicks, rec.BootID, rec.State = pid, ticks, s.bootID, model.StateRunning
+			_, err := s.Adopt(ctx, rec)
+			return err
+		}
+		rec.State = model.StatePending
+	}
+	p, fresh, err := s.add(rec)
+	if err != nil || !fresh {
+		return err
+	}
+	s.wg.Add(1)
+	if rec.State == model.StateBackoff {
+		go p.ownBackoff(time.Until(rec.NextRestartAt))
+		return nil
+	}
+	go p.own(nil, nil)
+	return nil
+}
+
+func (s *Supervisor) add(rec model.Process) (*proc, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, false, fmt.Errorf("start %s: %w: agent is shutting down", rec.GPID, model.ErrUnavailable)
+	}
+	if p, ok := s.procs[rec.GPID]; ok {
+		return p, false, nil
+	}
+	rec.Node = s.cfg.Node
+	p := &proc{sup: s, rec: rec, cmds: make(chan command, 4), done: make(chan struct{}), child: true,
+		log: s.log.With("gpid", rec.GPID)}
+	s.procs[rec.GPID] = p
+	return p, true, nil
+}
+
+func (s *Supervisor) remove(gpid model.GPID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.procs, gpid)
+}
+
+func (s *Supervisor) get(gpid model.GPID) (*proc, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.procs[gpid]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not live on node %s", model.ErrNotRunning, gpid, s.cfg.Node)
+	}
+	return p, nil
+}
+
+// Get returns the live record of a managed process.
+func (s *Supervisor) Get(gpid model.GPID) (model.Process, bool) {
+	p, err := s.get(gpid)
+	if err != nil {
+		return model.Process{}, false
+	}
+	return p.record(), true
+}
+
+// List returns the records of every managed process.
+func (s *Supervisor) List() []model.Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]model.Process, 0, len(s.procs))
+	for _, p := range s.procs {
+		out = append(out, p.record())
+	}
+	return out
+}
+
+// Signal sends sig to the process tree of gpid. The restart policy still
+// applies if the signal ends it.
+func (s *Supervisor) Signal(gpid model.GPID, sig string) error {
+	sn, err := model.ParseSignal(sig)
+	if err != nil {
+		return err
+	}
+	p, err := s.get(gpid)
+	if err != nil {
+		return err
+	}
+	return p.signal(sn)
+}
+
+// Stop ends gpid gracefully (its stop signal, then SIGKILL after timeout, or
+// the spec's grace when timeout is 0), keeps it from restarting, and returns
+// its final record.
+func (s *Supervisor) Stop(ctx context.Context, gpid model.GPID, timeout time.Duration) (model.Process, error) {
+	p, err := s.get(gpid)
+	if err != nil {
+		return model.Process{}, err
+	}
+	return p.command(ctx, command{kind: cmdStop, timeout: timeout, reason: "stopped"})
+}
+
+// Restart stops gpid gracefully and starts it again in place, or starts it
+// at once when it is backing off. It returns the record of the new run.
+func (s *Supervisor) Restart(ctx context.Context, gpid model.GPID) (model.Process, error) {
+	p, err := s.get(gpid)
+	if err != nil {
+		return model.Process{}, err
+	}
+	return p.command(ctx, command{kind: cmdRestart})
+}
+
+// Done returns a channel closed when gpid has ended for good (or at once if
+// it is not managed here).
+func (s *Supervisor) Done(gpid model.GPID) <-chan struct{} {
+	p, err := s.get(gpid)
+	if err != nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return p.done
+}
+
+// Shutdown stops every process gracefully, in parallel, records their final
+// states, and waits for all of it or for ctx. No process starts afterwards.
+func (s *Supervisor) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	procs := make([]*proc, 0, len(s.procs))
+	for _, p := range s.procs {
+		procs = append(procs, p)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Go(func() {
+			if _, err := p.command(ctx, command{kind: cmdStop, reason: "stopped: agent shut down"}); err != nil {
+				s.log.Warn("stop at shutdown", "gpid", p.rec.GPID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Detach lets go of every process without stopping it, as if the agent had
+// died: they keep running and a later agent may adopt them.
+func (s *Supervisor) Detach() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+}
+
+func (s *Supervisor) rotateLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.RotateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		gpids := make([]model.GPID, 0, len(s.procs))
+		for g := range s.procs {
+			gpids = append(gpids, g)
+		}
+		s.mu.Unlock()
+		for _, g := range gpids {
+			for _, stream := range []string{"stdout", "stderr"} {
+				if _, err := logfile.Rotate(s.LogPath(g, stream), s.cfg.Logs); err != nil {
+					s.log.Warn("rotate log", "gpid", g, "stream", stream, "err", err)
+				}
+			}
+		}
+	}
+}
