@@ -41,7 +41,9 @@ func Open(path string) (*os.File, error) {
 //
 // Bytes the process writes between the end of the last copy pass and the
 // truncate are lost: a window of microseconds, inherent to copy-truncate,
-// that no one but the writer could close. With p.Files == 1, steps 2 and 3
+// that no one but the writer could close. The window may cut a line, whose
+// start then ends path.1. If the process writes faster than Rotate can catch
+// up, Rotate truncates after a few passes and the window is one pass wide. With p.Files == 1, steps 2 and 3
 // are skipped and the output is discarded.
 //
 // A missing live file is not an error; Rotate reports false. Rotate holds the
