@@ -40,9 +40,9 @@ const (
 // Follow returns when done is closed (no more output will come, because the
 // process has ended for good), after writing what is left, with a nil error;
 // when ctx is done, promptly, with ctx.Err(); or when a read or w.Write
-// fails, with that error. It returns the offset in the live file up to which
-// it has written, to resume from. It leaves no goroutine or file descriptor
-// behind.
+// fails, with that error. A nil done means following until ctx is done. It
+// returns the offset in the live file up to which it has written, to resume
+// from. It leaves no goroutine or file descriptor behind.
 func Follow(ctx context.Context, path string, from int64, w io.Writer, done <-chan struct{}) (int64, error) {
 	return follow(ctx, path, from, w, done, true)
 }
@@ -61,7 +61,8 @@ func follow(ctx context.Context, path string, from int64, w io.Writer, done <-ch
 		case <-ctx.Done():
 			return fl.off, ctx.Err()
 		case <-done:
-			return fl.off, fl.catchUp(ctx)
+			err := fl.catchUp(ctx)
+			return fl.off, err
 		case <-fl.wake():
 		case <-tick.C:
 		}
@@ -239,11 +240,7 @@ func (fl *follower) rotations(id1 fileID) int {
 		return 1
 	}
 	for k := 2; ; k++ {
-		id := statID(copyName(fl.path, k))
-		if id.fi == nil {
-			return k - 1
-		}
-		if fl.copy1.fi != nil && id.same(fl.copy1) {
+		if id := statID(copyName(fl.path, k)); id.fi == nil || id.same(fl.copy1) {
 			return k - 1
 		}
 	}
