@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The flag values below check their input as it is parsed, so that a bad
+// value fails before anything is sent to an agent, with a message that
+// names the flag (pflag adds it) and the allowed form.
+
+// enumValue is a string flag limited to a few words.
+type enumValue struct {
+	p       *string
+	allowed []string
+}
+
+func newEnumValue(p *string, allowed ...string) *enumValue {
+	return &enumValue{p: p, allowed: allowed}
+}
+
+func (v *enumValue) String() string { return *v.p }
+func (v *enumValue) Type() string   { return strings.Join(v.allowed, "|") }
+
+func (v *enumValue) Set(s string) error {
+	for _, a := range v.allowed {
+		if s == a {
+			*v.p = s
+			return nil
+		}
+	}
+	return fmt.Errorf("want one of %s", strings.Join(v.allowed, ", "))
+}
+
+// intValue is an int flag with a lower bound.
+type intValue struct {
+	p    *int
+	min  int
+	hint string // the allowed form, for the error
+}
+
+func (v *intValue) String() string { return strconv.Itoa(*v.p) }
+func (v *intValue) Type() string   { return "N" }
+
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < v.min {
+		return errors.New(v.hint)
+	}
+	*v.p = n
+	return nil
+}
+
+// durationValue is a duration flag that is not negative.
+type durationValue struct{ p *time.Duration }
+
+// String is "0" for no duration, so that help shows no default.
+func (v *durationValue) String() string {
+	if *v.p == 0 {
+		return "0"
+	}
+	return v.p.String()
+}
+
+func (v *durationValue) Type() string { return "DUR" }
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return errors.New("want a duration like 500ms, 10s or 1m30s")
+	}
+	*v.p = d
+	return nil
+}
+
+// envValue is a repeatable KEY=VALUE flag.
+type envValue struct{ p *[]string }
+
+func (v *envValue) String() string { return strings.Join(*v.p, ",") }
+func (v *envValue) Type() string   { return "KEY=VALUE" }
+
+func (v *envValue) Set(s string) error {
+	key, _, ok := strings.Cut(s, "=")
+	if !ok || key == "" {
+		return errors.New("want KEY=VALUE, like --env PORT=8080")
+	}
+	*v.p = append(*v.p, s)
+	return nil
+}
