@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nefele/nefele/internal/agent"
+)
+
+func (c *cli) newDevCmd() *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "dev [--data-dir DIR] [--addr HOST:PORT]",
+		Short: "Run a single-node agent in the foreground, for development",
+		Long: `dev runs an agent that is its own one-node cluster, listening at --addr,
+with its state in --data-dir (default $XDG_STATE_HOME/nefele, or
+~/.local/state/nefele). It logs to stderr and runs until SIGINT or SIGTERM.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dataDir == "" {
+				dataDir = defaultDataDir(c.getenv)
+			}
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			log := slog.New(slog.NewTextHandler(c.stderr, nil))
+			return agent.RunDev(ctx, agent.DevConfig{DataDir: dataDir, Addr: c.addr, Logger: log})
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "`DIR` of the agent's state")
+	return cmd
+}
+
+// defaultDataDir is $XDG_STATE_HOME/nefele, else ~/.local/state/nefele, else
+// $TMPDIR/nefele-UID when there is no home.
+func defaultDataDir(getenv func(string) string) string {
+	if dir := getenv("XDG_STATE_HOME"); filepath.IsAbs(dir) {
+		return filepath.Join(dir, "nefele")
+	}
+	if home := getenv("HOME"); home != "" {
+		return filepath.Join(home, ".local", "state", "nefele")
+	}
+	return filepath.Join(os.TempDir(), "nefele-"+strconv.Itoa(os.Getuid()))
+}

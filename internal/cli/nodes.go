@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	nefele "github.com/nefele/nefele/sdk"
+)
+
+func (c *cli) newNodesCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "nodes",
+		Short: "List the nodes of the cluster",
+		Long: `nodes lists every known agent of the cluster.
+
+Columns: NAME, ADDRESS, STATE (up or down), PID, SERVER (yes when it is a
+member of the store's quorum), CPU, MEMORY, PROCS (processes running there,
+over its limit when it has one) and AGE. -o json prints an array of records.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := c.dial()
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			nodes, err := client.Nodes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.printNodes(nodes)
+		},
+	}
+}
+
+// nodeJSON is the JSON form of a node.
+type nodeJSON struct {
+	Name        string            `json:"name"`
+	Address     string            `json:"address"`
+	State       string            `json:"state"`
+	PID         int32             `json:"pid"`
+	Server      bool              `json:"server"`
+	Labels      map[string]string `json:"labels"`
+	CPU         int32             `json:"cpu"`
+	MemoryBytes int64             `json:"memory_bytes"`
+	MaxProcs    int32             `json:"max_procs"`
+	Processes   int32             `json:"processes"`
+	Version     string            `json:"version"`
+	StartedAt   string            `json:"started_at"`
+}
+
+func toNodeJSON(n *nefele.Node) nodeJSON {
+	labels := n.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	return nodeJSON{
+		Name: n.GetName(), Address: n.GetAddress(), State: n.GetState(), PID: n.GetPid(),
+		Server: n.GetServer(), Labels: labels, CPU: n.GetCpu(), MemoryBytes: n.GetMemoryBytes(),
+		MaxProcs: n.GetMaxProcs(), Processes: n.GetProcesses(), Version: n.GetVersion(),
+		StartedAt: n.GetStartedAt(),
+	}
+}
+
+func (c *cli) printNodes(nodes []*nefele.Node) error {
+	if c.json() {
+		out := make([]nodeJSON, 0, len(nodes))
+		for _, n := range nodes {
+			out = append(out, toNodeJSON(n))
+		}
+		return writeJSON(c.stdout, out)
+	}
+	now := c.now()
+	t := newTable(c.stdout, "NAME", "ADDRESS", "STATE", "PID", "SERVER", "CPU", "MEMORY", "PROCS", "AGE")
+	for _, n := range nodes {
+		t.row(nodeRow(now, n)...)
+	}
+	return t.flush()
+}
+
+func nodeRow(now time.Time, n *nefele.Node) []string {
+	server, mem, cpu, procs := "no", "-", "-", strconv.Itoa(int(n.GetProcesses()))
+	if n.GetServer() {
+		server = "yes"
+	}
+	if n.GetMemoryBytes() > 0 {
+		mem = formatBytes(n.GetMemoryBytes())
+	}
+	if n.GetCpu() > 0 {
+		cpu = strconv.Itoa(int(n.GetCpu()))
+	}
+	if n.GetMaxProcs() > 0 {
+		procs += "/" + strconv.Itoa(int(n.GetMaxProcs()))
+	}
+	pid := "-"
+	if n.GetPid() > 0 {
+		pid = strconv.Itoa(int(n.GetPid()))
+	}
+	return []string{n.GetName(), dash(n.GetAddress()), dash(n.GetState()), pid, server, cpu, mem, procs,
+		age(now, n.GetStartedAt())}
+}
