@@ -93,6 +93,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	a.serve()
 	a.bg.Add(1)
 	go a.trimEvents()
+	if err := os.WriteFile(filepath.Join(a.cfg.DataDir, "agent.addr"), []byte(a.Addr()+"\n"), 0o640); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
 	close(a.ready)
 	a.log.Info("agent ready", "addr", a.Addr(), "data_dir", a.cfg.DataDir, "pid", os.Getpid())
 	return nil
@@ -228,6 +231,7 @@ func (a *Agent) teardown() {
 	a.bg.Wait()
 	if a.lock != nil {
 		os.Remove(filepath.Join(a.cfg.DataDir, "LOCK.pid"))
+		os.Remove(filepath.Join(a.cfg.DataDir, "agent.addr"))
 		a.lock.Unlock()
 	}
 }

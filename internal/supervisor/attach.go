@@ -10,6 +10,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/nefele/nefele/internal/logfile"
 	"github.com/nefele/nefele/internal/model"
 )
 
@@ -111,11 +112,11 @@ func (ss *Session) Hangup(ctx context.Context) {
 // open makes the child's stdio and returns it with the files the parent
 // closes once the child has them.
 func (a *attachment) open(stdoutLog, stderrLog string) (files, closeAfter []*os.File, err error) {
-	outLog, err := openLog(stdoutLog)
+	outLog, err := logfile.Open(stdoutLog)
 	if err != nil {
 		return nil, nil, err
 	}
-	errLog, err := openLog(stderrLog)
+	errLog, err := logfile.Open(stderrLog)
 	if err != nil {
 		outLog.Close()
 		return nil, nil, err

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nefele/nefele/internal/logfile"
 	"github.com/nefele/nefele/internal/model"
 )
 
@@ -247,12 +248,12 @@ func (p *proc) stdio(rec model.Process) (files, closeAfter []*os.File, err error
 	if err != nil {
 		return nil, nil, err
 	}
-	out, err := openLog(p.sup.LogPath(rec.GPID, "stdout"))
+	out, err := logfile.Open(p.sup.LogPath(rec.GPID, "stdout"))
 	if err != nil {
 		null.Close()
 		return nil, nil, err
 	}
-	errf, err := openLog(p.sup.LogPath(rec.GPID, "stderr"))
+	errf, err := logfile.Open(p.sup.LogPath(rec.GPID, "stderr"))
 	if err != nil {
 		null.Close()
 		out.Close()
@@ -438,21 +439,4 @@ func (p *proc) bumpRestarts() {
 	p.mu.Lock()
 	p.rec.Restarts++
 	p.mu.Unlock()
-}
-
-// openLog opens a log file for a child to write to, straight, with O_APPEND.
-func openLog(path string) (*os.File, error) {
-	if err := os.MkdirAll(dirOf(path), 0o750); err != nil {
-		return nil, err
-	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-}
-
-func dirOf(path string) string {
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			return path[:i]
-		}
-	}
-	return "."
 }
