@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -117,8 +116,7 @@ func exitCode(err error) int {
 func (c *cli) report(err error) {
 	var ne *nefele.Error
 	if c.json() && errors.As(err, &ne) {
-		b, _ := json.Marshal(map[string]string{"error": ne.Message, "reason": ne.ReasonString()})
-		fmt.Fprintf(c.stderr, "%s\n", b)
+		writeJSONLine(c.stderr, map[string]string{"error": ne.Message, "reason": ne.ReasonString()})
 		return
 	}
 	fmt.Fprintf(c.stderr, "nefele: %v\n", err)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -94,12 +93,7 @@ func (p *eventPrinter) print(e *nefele.Event) error {
 	p.header()
 	j := toEventJSON(e)
 	if p.c.json() {
-		b, err := json.Marshal(j)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(p.c.stdout, "%s\n", b)
-		return err
+		return writeJSONLine(p.c.stdout, j)
 	}
 	tm := j.Time
 	if t, ok := parseTime(tm); ok {

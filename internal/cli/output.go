@@ -87,10 +87,19 @@ func reasonWord(r nefelev1.Reason) string {
 	return nefele.ReasonName(r)
 }
 
-// writeJSON writes v as indented JSON.
+// writeJSON writes v as indented JSON, leaving <, > and & as they are, for
+// commands like "sh -c 'a && b'".
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// writeJSONLine writes v as one line of compact JSON.
+func writeJSONLine(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
