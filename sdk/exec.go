@@ -54,10 +54,13 @@ func (c *Client) Exec(ctx context.Context, spec *Spec, opts ExecOptions) (*ExecS
 	stream := c.procs.Exec(ctx)
 	start := &nefelev1.ExecStart{Spec: spec, Tty: opts.TTY, Rows: opts.Rows, Cols: opts.Cols, Stdin: opts.Stdin != nil}
 	if err := stream.Send(&nefelev1.ExecRequest{Msg: &nefelev1.ExecRequest_Start{Start: start}}); err != nil {
-		_, rerr := stream.Receive()
-		if rerr != nil {
-			return nil, c.wrapErr(rerr)
+		// io.EOF means the agent ended the stream: its error is in Receive.
+		if errors.Is(err, io.EOF) {
+			if _, rerr := stream.Receive(); rerr != nil {
+				err = rerr
+			}
 		}
+		stream.CloseResponse()
 		return nil, c.wrapErr(err)
 	}
 	first, err := stream.Receive()

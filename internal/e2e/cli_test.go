@@ -74,6 +74,10 @@ func TestCLI(t *testing.T) {
 		if r := cli("exec", "--", f); r.Code != 126 || !strings.Contains(r.Stderr, f) {
 			t.Fatalf("not executable: code %d err %q, want 126 naming the path", r.Code, r.Stderr)
 		}
+		r = cli("run", "--", "/no/such/cmd")
+		if r.Code != 127 || !strings.HasPrefix(r.Stdout, "p") || !strings.Contains(r.Stderr, "/no/such/cmd") {
+			t.Fatalf("run of a missing program: code %d out %q err %q, want the GPID, 127 and the path", r.Code, r.Stdout, r.Stderr)
+		}
 		if r := cli("exec", "--env", "A=b", "--", "sh", "-c", `echo $A`); r.Stdout != "b\n" {
 			t.Fatalf("exec --env: %q", r.Stdout)
 		}

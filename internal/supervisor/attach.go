@@ -53,12 +53,12 @@ func (s *Supervisor) Exec(ctx context.Context, rec model.Process, att Attach) (*
 		return nil, p.record(), fmt.Errorf("exec %s: already managed", rec.GPID)
 	}
 	p.attach = &attachment{cfg: att}
-	started := make(chan error, 1)
+	started := make(chan result, 1)
 	s.wg.Add(1)
 	go p.own(started, nil)
 	select {
-	case err := <-started:
-		return &Session{p: p}, p.record(), err
+	case r := <-started:
+		return &Session{p: p}, r.rec, r.err
 	case <-ctx.Done():
 		return &Session{p: p}, p.record(), ctx.Err()
 	}

@@ -107,7 +107,7 @@ func (p *proc) signal(sig syscall.Signal) error {
 
 // own runs the life of the process, starting with first, and reports the
 // outcome of the first start on started (if not nil).
-func (p *proc) own(started chan<- error, first step) {
+func (p *proc) own(started chan<- result, first step) {
 	defer p.sup.wg.Done()
 	defer close(p.done)
 	defer p.sup.remove(p.rec.GPID)
@@ -135,17 +135,16 @@ func (p *proc) ownBackoff(delay time.Duration) {
 }
 
 // start returns the step that starts a run; replies are answered once it runs.
-func (p *proc) start(started chan<- error, replies []command) step {
+func (p *proc) start(started chan<- result, replies []command) step {
 	return func() step {
-		err := p.startRun()
+		rec, err := p.startRun()
 		if started != nil {
-			started <- err
+			started <- result{rec: rec, err: err}
 		}
+		answer(replies, rec, err)
 		if err != nil {
-			answer(replies, p.record(), err)
 			return nil
 		}
-		answer(replies, p.record(), nil)
 		return p.watch(nil)
 	}
 }
@@ -156,25 +155,26 @@ func answer(cmds []command, rec model.Process, err error) {
 	}
 }
 
-// startRun starts the OS process and records starting, then running or failed.
-func (p *proc) startRun() error {
+// startRun starts the OS process and records starting, then running or
+// failed; it returns the record as it was then.
+func (p *proc) startRun() (model.Process, error) {
 	rec := p.update(func(r *model.Process) {
 		r.State, r.Reason, r.PID, r.NextRestartAt = model.StateStarting, "", 0, time.Time{}
 	})
 	pid, err := p.spawn(rec)
 	if err != nil {
-		p.update(func(r *model.Process) {
+		rec = p.update(func(r *model.Process) {
 			r.State, r.Reason, r.EndedAt = model.StateFailed, err.Error(), time.Now()
 			r.Failure = failureWord(err)
 		})
-		return err
+		return rec, err
 	}
 	ticks, _ := startTicks(pid)
-	p.update(func(r *model.Process) {
+	rec = p.update(func(r *model.Process) {
 		r.State, r.PID, r.StartTicks, r.BootID = model.StateRunning, pid, ticks, p.sup.bootID
 		r.StartedAt, r.Exit = time.Now(), nil
 	})
-	return nil
+	return rec, nil
 }
 
 func failureWord(err error) string {

@@ -100,12 +100,12 @@ func (s *Supervisor) Start(ctx context.Context, rec model.Process) (model.Proces
 	if err != nil || !fresh {
 		return p.record(), err
 	}
-	started := make(chan error, 1)
+	started := make(chan result, 1)
 	s.wg.Add(1)
 	go p.own(started, nil)
 	select {
-	case err := <-started:
-		return p.record(), err
+	case r := <-started:
+		return r.rec, r.err
 	case <-ctx.Done():
 		return p.record(), ctx.Err()
 	}
