@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -113,10 +114,11 @@ func groupMembers(pgid int) []int {
 	return out
 }
 
-// withGPID returns the live session leaders whose environment says NEFELE_GPID=gpid.
-func withGPID(gpid string) []int {
+// withGPID returns the live session leaders whose environment says they
+// are gpid of the agent at addr.
+func withGPID(addr, gpid string) []int {
 	var out []int
-	want := "NEFELE_GPID=" + gpid + "\x00"
+	want, agent := "\x00NEFELE_GPID="+gpid+"\x00", "\x00NEFELE_ADDR="+addr+"\x00"
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -124,7 +126,7 @@ func withGPID(gpid string) []int {
 			continue
 		}
 		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil || !strings.Contains(string(env)+"\x00", want) {
+		if err != nil || !strings.Contains("\x00"+string(env)+"\x00", want) || !strings.Contains("\x00"+string(env)+"\x00", agent) {
 			continue
 		}
 		if sid, err := unix.Getsid(pid); err == nil && sid == pid {
@@ -145,4 +147,15 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// kernelAtLeast reports whether the running kernel is major.minor or newer.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var ma, mi int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi)
+	return ma > major || ma == major && mi >= minor
 }

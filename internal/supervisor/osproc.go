@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -85,6 +86,36 @@ func waitReadable(f *os.File) error {
 	}
 	return perr
 }
+
+// exitFromPidfd reads the exit status of a process that is not our child
+// from its pidfd (PIDFD_GET_INFO, Linux 6.15 and later). It returns nil
+// when the kernel cannot tell, as older kernels cannot. The status appears
+// only once the process's new parent (init, or a subreaper) has reaped it,
+// so it retries for up to adoptedExitWait.
+func exitFromPidfd(f *os.File) *model.ExitStatus {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	for deadline := time.Now().Add(adoptedExitWait); time.Now().Before(deadline); {
+		info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_EXIT}
+		rc.Control(func(fd uintptr) { err = unix.IoctlPidfdInfo(int(fd), &info) })
+		if err == nil && info.Mask&unix.PIDFD_INFO_EXIT != 0 {
+			e := exitStatus(syscall.WaitStatus(info.Exit_code))
+			return &e
+		}
+		if err != nil && !errors.Is(err, unix.ESRCH) {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// adoptedExitWait bounds the wait for the exit status of an adopted
+// process. Most inits reap at once; some container and VM inits reap only
+// every few seconds.
+const adoptedExitWait = 5 * time.Second
 
 // reap collects the exit status of our child pid, which must have exited.
 func reap(pid int) model.ExitStatus {

@@ -86,9 +86,12 @@ func (p *proc) command(ctx context.Context, c command) (model.Process, error) {
 	case <-ctx.Done():
 		return p.record(), ctx.Err()
 	}
+	// The owner may end for good without reading c (it sat in the buffer).
 	select {
 	case r := <-c.reply:
 		return r.rec, r.err
+	case <-p.done:
+		return p.record(), nil
 	case <-ctx.Done():
 		return p.record(), ctx.Err()
 	}
@@ -337,6 +340,8 @@ func (p *proc) ended(pid int, pending []command) step {
 	if p.child {
 		e := reap(pid)
 		ex = &e
+	} else {
+		ex = exitFromPidfd(p.pidfd)
 	}
 	p.pidfd.Close()
 	p.pidfd = nil
