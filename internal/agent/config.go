@@ -61,8 +61,11 @@ func (c *Config) Validate() error {
 	if c.Backoff == (model.Backoff{}) {
 		c.Backoff = model.DefaultBackoff
 	}
-	if c.Logs == (logfile.Policy{}) {
-		c.Logs = logfile.DefaultPolicy
+	if c.Logs.MaxBytes == 0 {
+		c.Logs.MaxBytes = logfile.DefaultPolicy.MaxBytes
+	}
+	if c.Logs.Files == 0 {
+		c.Logs.Files = logfile.DefaultPolicy.Files
 	}
 	if err := c.Logs.Validate(); err != nil {
 		return err

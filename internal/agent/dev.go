@@ -4,6 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"time"
+
+	"github.com/nefele/nefele/internal/logfile"
 )
 
 // DevConfig configures RunDev.
@@ -14,6 +17,11 @@ type DevConfig struct {
 	Addr string
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
+	// LogMaxBytes and LogFiles are the rotation policy of process logs
+	// (zero: 10 MiB x 3); LogCheckEvery is how often sizes are checked.
+	LogMaxBytes   int64
+	LogFiles      int
+	LogCheckEvery time.Duration
 }
 
 // RunDev runs a single-node agent with an embedded etcd member until ctx is
@@ -22,7 +30,9 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	a, err := New(Config{DataDir: cfg.DataDir, Addr: cfg.Addr, Logger: cfg.Logger})
+	a, err := New(Config{DataDir: cfg.DataDir, Addr: cfg.Addr, Logger: cfg.Logger,
+		Logs:        logfile.Policy{MaxBytes: cfg.LogMaxBytes, Files: cfg.LogFiles},
+		RotateEvery: cfg.LogCheckEvery})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,7 +13,12 @@ import (
 )
 
 func (c *cli) newDevCmd() *cobra.Command {
-	var dataDir string
+	var (
+		dataDir     string
+		logMax      int64 = 10 << 20
+		logFiles          = 3
+		rotateEvery time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "dev [--data-dir DIR] [--addr HOST:PORT]",
 		Short: "Run a single-node agent in the foreground, for development",
@@ -27,10 +33,15 @@ with its state in --data-dir (default $XDG_STATE_HOME/nefele, or
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
 			log := slog.New(slog.NewTextHandler(c.stderr, nil))
-			return agent.RunDev(ctx, agent.DevConfig{DataDir: dataDir, Addr: c.addr, Logger: log})
+			return agent.RunDev(ctx, agent.DevConfig{DataDir: dataDir, Addr: c.addr, Logger: log,
+				LogMaxBytes: logMax, LogFiles: logFiles, LogCheckEvery: rotateEvery})
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "`DIR` of the agent's state")
+	cmd.Flags().Var(&sizeValue{p: &logMax}, "log-max-size", "rotate a process's stdout or stderr log past this size")
+	cmd.Flags().Var(&intValue{p: &logFiles, min: 1, hint: "want a number of files, 1 or more"}, "log-files", "log files kept per stream, the live one included")
+	cmd.Flags().Var(&durationValue{p: &rotateEvery}, "log-check-interval", "how often log sizes are checked (default 2s)")
+	cmd.Flags().MarkHidden("log-check-interval")
 	return cmd
 }
 

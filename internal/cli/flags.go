@@ -90,3 +90,39 @@ func (v *envValue) Set(s string) error {
 	*v.p = append(*v.p, s)
 	return nil
 }
+
+// sizeValue is a byte size flag: a number with an optional unit (B, KiB,
+// MiB, GiB, or K, M, G meaning the same powers of 1024).
+type sizeValue struct{ p *int64 }
+
+func (v *sizeValue) String() string { return strconv.FormatInt(*v.p, 10) }
+func (v *sizeValue) Type() string   { return "SIZE" }
+
+func (v *sizeValue) Set(s string) error {
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*v.p = n
+	return nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+
+func parseSize(s string) (int64, error) {
+	mult, num := int64(1), s
+	for _, u := range sizeUnits {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			mult, num = u.mult, rest
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, errors.New("want a size above 0 like 10MiB, 512KiB or 1048576")
+	}
+	return n * mult, nil
+}

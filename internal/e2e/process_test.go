@@ -397,3 +397,34 @@ func TestSecondAgentOnLockedDataDir(t *testing.T) {
 		t.Fatal("the first agent died")
 	}
 }
+
+func TestLogRotation(t *testing.T) {
+	a := testcluster.StartAgent(t, "--log-max-size", "4KiB", "--log-files", "3", "--log-check-interval", "50ms")
+	c := a.Client()
+	// 200 lines of 100 bytes in bursts of 5,000 bytes, each over the cap,
+	// with pauses so that each burst is rotated away.
+	script := `i=0; while [ $i -lt 200 ]; do printf '%099d\n' $i; i=$((i+1)); [ $((i % 50)) -eq 0 ] && sleep 0.3; done`
+	p := spawn(t, c, nefele.SpawnOptions{}, sh(script))[0]
+	wait(t, c, p.Gpid)
+	live := a.DataDir + "/logs/" + p.Gpid + "/stdout.log"
+	eventually(t, "the log was rotated twice", func() bool {
+		_, err := os.Stat(live + ".2")
+		return err == nil
+	})
+	if _, err := os.Stat(live + ".3"); err == nil {
+		t.Fatal("more files kept than --log-files 3 allows")
+	}
+	for _, f := range []string{live, live + ".1", live + ".2"} {
+		st, err := os.Stat(f)
+		if err != nil || st.Size() > 3*4096 {
+			t.Fatalf("%s: %v size %d, want at most about the cap", f, err, st.Size())
+		}
+	}
+	var out bytes.Buffer
+	if err := c.Logs(ctxT(t), p.Gpid, nefele.LogsOptions{Tail: 1, Stream: nefele.LogStdout}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Repeat("0", 96) + "199\n"; out.String() != want {
+		t.Fatalf("last line after rotation %q, want %q", out.String(), want)
+	}
+}
