@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/nefele/nefele/internal/apiserver"
 	"github.com/nefele/nefele/internal/etcdembed"
+	"github.com/nefele/nefele/internal/isolate"
 	"github.com/nefele/nefele/internal/model"
 	"github.com/nefele/nefele/internal/store"
 	"github.com/nefele/nefele/internal/supervisor"
@@ -102,8 +105,17 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 }
 
 func (a *Agent) startSupervisor(name string) error {
+	cgroups, err := isolate.NewTracker(cgroupBase(name, a.cfg.DataDir))
+	if err != nil {
+		a.log.Warn("processes are not tracked in cgroups: stop and kill reach their process group only", "err", err)
+	}
+	// Say where the cgroups are, for operators and for test cleanup.
+	if err := os.WriteFile(filepath.Join(a.cfg.DataDir, "cgroup"), []byte(cgroups.Base()+"\n"), 0o640); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
 	sup, err := supervisor.New(supervisor.Config{
-		Node: name, LogDir: filepath.Join(a.cfg.DataDir, "logs"), Logs: a.cfg.Logs,
+		Cgroups: cgroups,
+		Node:    name, LogDir: filepath.Join(a.cfg.DataDir, "logs"), Logs: a.cfg.Logs,
 		Backoff: a.cfg.Backoff, Record: a.store.Put, Logger: a.log, RotateEvery: a.cfg.RotateEvery,
 		Extra: func(rec model.Process) []string {
 			return []string{"NEFELE_ADDR=" + a.Addr(), "NEFELE_GPID=" + string(rec.GPID), "NEFELE_NODE=" + name}
@@ -114,6 +126,17 @@ func (a *Agent) startSupervisor(name string) error {
 	}
 	a.sup = sup
 	return nil
+}
+
+// cgroupBase names the agent's base cgroup: the node name and a hash of the
+// data dir, since dev agents on one host share the host's name.
+func cgroupBase(node, dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "nefele-" + node + "-" + hex.EncodeToString(sum[:4])
 }
 
 // register writes the node record, bound to a lease kept alive until Shutdown.

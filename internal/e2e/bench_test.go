@@ -125,6 +125,8 @@ func timedForkExec() (time.Duration, error) { return timed(forkExecTrue) }
 // BenchmarkSpawnLatency times Spawn of /bin/true through one persistent
 // client, until it returns (the process runs). Each spawned process is then
 // waited for, untimed, so that its exit is not handled during the next sample.
+// It also reports rpc-median-ms, a Version call (no store, no process): the
+// floor any API call pays.
 func BenchmarkSpawnLatency(b *testing.B) {
 	a := testcluster.StartAgent(b)
 	c, ctx := a.Client(), ctxB(b)
@@ -143,8 +145,12 @@ func BenchmarkSpawnLatency(b *testing.B) {
 		_, err = c.Wait(ctx, gpid)
 		return d, err
 	}
-	got := measure(b, warmups, latencySamples, spawn, timedForkExec)
+	version := func() (time.Duration, error) {
+		return timed(func() error { _, err := c.Version(ctx); return err })
+	}
+	got := measure(b, warmups, latencySamples, spawn, timedForkExec, version)
 	reportVsForkExec(b, got[0], got[1])
+	b.ReportMetric(ms(got[2].median()), "rpc-median-ms")
 }
 
 // BenchmarkExecLatency times the round trip of Exec of /bin/true through

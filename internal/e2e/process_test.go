@@ -168,9 +168,10 @@ func TestProcesses(t *testing.T) {
 	})
 
 	t.Run("graceful stop reaches the whole tree", func(t *testing.T) {
-		p := spawn(t, c, nefele.SpawnOptions{}, sh(`trap 'echo bye; exit 0' TERM; sleep 1000 & sleep 1000 & echo ready; while :; do sleep 0.05; done`))[0]
+		p := spawn(t, c, nefele.SpawnOptions{}, sh(`trap 'echo bye; exit 0' TERM; sleep 1000 & sleep 1000 & setsid sh -c 'echo escapee $$; exec sleep 1000' & sleep 0.1; echo ready; while :; do sleep 0.05; done`))[0]
 		var out bytes.Buffer
 		waitLog(t, c, p.Gpid, "ready")
+		escapee := escapeePID(t, c, p.Gpid)
 		if n := len(groupMembers(int(p.Pid))); n < 3 {
 			t.Fatalf("process group has %d members, want the shell and its sleeps", n)
 		}
@@ -183,6 +184,14 @@ func TestProcesses(t *testing.T) {
 			t.Fatalf("the process did not get its stop signal: log %q", out.String())
 		}
 		eventually(t, "the group is gone", func() bool { return len(groupMembers(int(p.Pid))) == 0 })
+		// A descendant that left the group with setsid is reached through
+		// the process's cgroup, where the host lets the agent make one.
+		if cgroupsEnabled(a.DataDir) {
+			eventually(t, "the setsid escapee is gone", func() bool { return !alive(escapee) })
+		} else {
+			syscall.Kill(escapee, syscall.SIGKILL)
+			t.Log("no cgroup v2 here: a setsid escapee outlives stop")
+		}
 	})
 
 	t.Run("stop escalates to SIGKILL after the grace", func(t *testing.T) {
@@ -427,4 +436,27 @@ func TestLogRotation(t *testing.T) {
 	if want := strings.Repeat("0", 96) + "199\n"; out.String() != want {
 		t.Fatalf("last line after rotation %q, want %q", out.String(), want)
 	}
+}
+
+// escapeePID reads the pid that the test script's setsid child printed.
+func escapeePID(t *testing.T, c *nefele.Client, gpid string) int {
+	t.Helper()
+	var out bytes.Buffer
+	c.Logs(ctxT(t), gpid, nefele.LogsOptions{Tail: -1, Stream: nefele.LogStdout}, &out, &out)
+	for _, line := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, "escapee "); ok {
+			pid, err := strconv.Atoi(rest)
+			if err == nil {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no escapee pid in %q", out.String())
+	return 0
+}
+
+// cgroupsEnabled reports whether the agent tracks processes in cgroups.
+func cgroupsEnabled(dataDir string) bool {
+	b, err := os.ReadFile(dataDir + "/cgroup")
+	return err == nil && strings.TrimSpace(string(b)) != ""
 }

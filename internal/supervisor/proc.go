@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nefele/nefele/internal/isolate"
 	"github.com/nefele/nefele/internal/logfile"
 	"github.com/nefele/nefele/internal/model"
 )
@@ -48,7 +49,8 @@ type proc struct {
 
 	// Owned by the owner goroutine.
 	pidfd  *os.File
-	child  bool // the process is our child (we reap it and know its status)
+	child  bool           // the process is our child (we reap it and know its status)
+	cg     *isolate.Group // the process's cgroup, nil when none is set
 	attach *attachment
 }
 
@@ -102,10 +104,25 @@ func (p *proc) signal(sig syscall.Signal) error {
 	if rec.State != model.StateRunning || rec.PID == 0 {
 		return fmt.Errorf("signal %s: %w (state %s)", rec.GPID, model.ErrNotRunning, rec.State)
 	}
-	if err := signalGroup(rec.PID, sig); err != nil {
+	if err := p.signalTree(rec.PID, sig); err != nil {
 		return fmt.Errorf("signal %s: %w", rec.GPID, err)
 	}
 	return nil
+}
+
+// signalTree sends sig to the process group led by pid and, where one is
+// set, to everything in the process's cgroup (descendants that left the
+// group with setsid included).
+func (p *proc) signalTree(pid int, sig syscall.Signal) error {
+	err := signalGroup(pid, sig)
+	if p.cg != nil {
+		if sig == syscall.SIGKILL {
+			p.cg.Kill()
+		} else {
+			p.cg.Signal(sig)
+		}
+	}
+	return err
 }
 
 // own runs the life of the process, starting with first, and reports the
@@ -206,6 +223,10 @@ func (p *proc) spawn(rec model.Process) (int, error) {
 	defer closeFiles(closeAfter)
 	pidfd := -1
 	sys := &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd}
+	if cgfd := p.cgroup(rec.GPID); cgfd >= 0 {
+		defer syscall.Close(cgfd)
+		sys.UseCgroupFD, sys.CgroupFD = true, cgfd
+	}
 	if p.attach != nil && p.attach.cfg.TTY {
 		sys.Setctty, sys.Ctty = true, 0
 	}
@@ -231,6 +252,18 @@ func (p *proc) spawn(rec model.Process) (int, error) {
 	p.pidfd, p.child = os.NewFile(uintptr(pidfd), "pidfd:"+strconv.Itoa(pid)), true
 	p.attach.startCopying(p)
 	return pid, nil
+}
+
+// cgroup makes the process's cgroup, if cgroups are enabled, and returns a
+// directory fd to clone the child into (-1 when there is none).
+func (p *proc) cgroup(gpid model.GPID) int {
+	g, fd, err := p.sup.cfg.Cgroups.Create(string(gpid))
+	if err != nil {
+		p.log.Warn("no cgroup for process; stop reaches its process group only", "err", err)
+		return -1
+	}
+	p.cg = g
+	return fd
 }
 
 func (p *proc) env(rec model.Process) []string {
@@ -294,8 +327,8 @@ func (p *proc) watch(pending []command) step {
 				}
 				pending = append(pending, c)
 			case <-kill:
-				p.log.Info("grace over, killing process group", "pid", pid)
-				signalGroup(pid, syscall.SIGKILL)
+				p.log.Info("grace over, killing process tree", "pid", pid)
+				p.signalTree(pid, syscall.SIGKILL)
 			case <-p.sup.ctx.Done():
 				pidfd.Close()
 				<-exited
@@ -322,7 +355,7 @@ func (p *proc) beginStop(pid int, c command) <-chan time.Time {
 	p.mu.Lock()
 	p.rec.Stopping = true
 	p.mu.Unlock()
-	signalGroup(pid, sig)
+	p.signalTree(pid, sig)
 	if p.attach != nil {
 		p.attach.closeStdin()
 	}
@@ -336,6 +369,12 @@ func (p *proc) ended(pid int, pending []command) step {
 	// The leader is not reaped yet, so its pid, which is the group id, cannot
 	// be reused: the group kill reaches only the leftovers of this process.
 	signalGroup(pid, syscall.SIGKILL)
+	if p.cg != nil {
+		if err := p.cg.Remove(); err != nil {
+			p.log.Warn("remove cgroup", "err", err)
+		}
+		p.cg = nil
+	}
 	var ex *model.ExitStatus
 	if p.child {
 		e := reap(pid)

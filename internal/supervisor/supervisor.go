@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nefele/nefele/internal/isolate"
 	"github.com/nefele/nefele/internal/logfile"
 	"github.com/nefele/nefele/internal/model"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	Logger *slog.Logger
 	// RotateEvery is how often log files are checked against the policy.
 	RotateEvery time.Duration
+	// Cgroups, when enabled, holds each process in a cgroup of its own so
+	// that signals and stops reach every descendant.
+	Cgroups *isolate.Tracker
 }
 
 // Supervisor runs the processes of one node. Use New, then Shutdown.
@@ -124,7 +128,7 @@ func (s *Supervisor) Adopt(ctx context.Context, rec model.Process) (bool, error)
 				f.Close()
 				return fresh, err
 			}
-			p.pidfd, p.child = f, false
+			p.pidfd, p.child, p.cg = f, false, s.cfg.Cgroups.Open(string(rec.GPID))
 			s.wg.Add(1)
 			go p.own(nil, nil)
 			s.log.Info("adopted", "gpid", rec.GPID, "pid", rec.PID)
@@ -289,7 +293,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
+		return s.cfg.Cgroups.Close()
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -262,6 +262,7 @@ func (a *Agent) cleanup() {
 		a.Stop()
 	}
 	killMarked(a.marker)
+	removeCgroups(a.DataDir)
 	if a.t.Failed() {
 		a.t.Logf("agent log:\n%s", a.log.String())
 	}
@@ -282,4 +283,27 @@ func killMarked(marker string) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// removeCgroups removes the cgroups an agent made (it writes their base
+// into its data dir), which a killed agent leaves behind.
+func removeCgroups(dataDir string) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "cgroup"))
+	base := strings.TrimSpace(string(b))
+	if err != nil || base == "" || !strings.Contains(filepath.Base(base), "nefele-") {
+		return
+	}
+	entries, _ := os.ReadDir(base)
+	for _, e := range entries {
+		if e.IsDir() {
+			os.WriteFile(filepath.Join(base, e.Name(), "cgroup.kill"), []byte("1"), 0)
+			for range 100 {
+				if os.Remove(filepath.Join(base, e.Name())) == nil {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	os.Remove(base)
 }
