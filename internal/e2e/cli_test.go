@@ -130,6 +130,24 @@ func TestCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("exec process ends when its client dies", func(t *testing.T) {
+		cmd := exec.Command(testcluster.Binary(t), "exec", "--", "sh", "-c", `echo $NEFELE_GPID; exec sleep 1000`)
+		cmd.Env = append(os.Environ(), "NEFELE_ADDR="+a.Addr)
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 32)
+		n, _ := out.Read(buf)
+		gpid := strings.TrimSpace(string(buf[:n]))
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		end := wait(t, a.Client(), gpid)
+		if end.State != exited || !strings.Contains(end.Reason, "exec session ended") {
+			t.Fatalf("exec'd process after its client died: %v %q", end.State, end.Reason)
+		}
+	})
+
 	t.Run("wait exits with the process status", func(t *testing.T) {
 		g := strings.TrimSpace(cli("run", "--", "sh", "-c", "sleep 0.2; exit 5").Stdout)
 		if r := cli("wait", g); r.Code != 5 {
