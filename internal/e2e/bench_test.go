@@ -7,14 +7,16 @@ package e2e
 // Each benchmark does a fixed amount of work (a fixed number of samples, or
 // 1,000 processes), whatever b.N is: a percentile needs a fixed, large enough
 // sample, and starting an agent per b.N round would be wasted. The built-in
-// ns/op is suppressed because it means nothing here. Run them once each:
+// ns/op is suppressed because it means nothing here. Run each once per
+// count (docs/BENCHMARKS.md has the command behind its figures):
 //
-//	go test ./internal/e2e -run '^$' -bench . -benchtime 1x -count 1
+//	go test ./internal/e2e -run '^$' -bench . -benchtime 1x -count 5
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"slices"
@@ -59,7 +61,7 @@ type latencies []time.Duration
 func (l latencies) quantile(q float64) time.Duration {
 	s := slices.Clone(l)
 	slices.Sort(s)
-	i := int(float64(len(s))*q+0.5) - 1
+	i := int(math.Ceil(float64(len(s))*q)) - 1
 	return s[min(max(i, 0), len(s)-1)]
 }
 
