@@ -25,7 +25,11 @@ func (a *Agent) adopt(ctx context.Context) error {
 	if len(procs) > 0 {
 		a.log.Info("adoption done", "processes", len(procs))
 	}
-	return nil
+	all, err := a.store.List(ctx, true)
+	if err != nil {
+		return fmt.Errorf("adopt: %w", err)
+	}
+	return a.sup.CleanLogs(all)
 }
 
 func (a *Agent) adoptOne(ctx context.Context, p model.Process) error {

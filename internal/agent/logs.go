@@ -43,7 +43,7 @@ func (a *Agent) Logs(ctx context.Context, target string, opts apiserver.LogsOpti
 	if !opts.Follow {
 		for _, p := range procs {
 			for _, stream := range opts.Streams {
-				if _, err := a.tail(p.GPID, stream, opts.Tail, send); err != nil {
+				if _, err := a.tail(p, stream, opts.Tail, send); err != nil {
 					return err
 				}
 			}
@@ -54,7 +54,7 @@ func (a *Agent) Logs(ctx context.Context, target string, opts apiserver.LogsOpti
 	errs := make(chan error, len(procs)*len(opts.Streams))
 	for _, p := range procs {
 		for _, stream := range opts.Streams {
-			wg.Go(func() { errs <- a.follow(ctx, p.GPID, stream, opts.Tail, send) })
+			wg.Go(func() { errs <- a.follow(ctx, p, stream, opts.Tail, send) })
 		}
 	}
 	wg.Wait()
@@ -69,8 +69,8 @@ func (a *Agent) Logs(ctx context.Context, target string, opts apiserver.LogsOpti
 
 // tail sends the last n lines of one stream and returns the live file's
 // offset where they end.
-func (a *Agent) tail(gpid model.GPID, stream string, n int, send func(string, []byte) error) (int64, error) {
-	data, end, err := logfile.Tail(a.sup.LogPath(gpid, stream), n)
+func (a *Agent) tail(p model.Process, stream string, n int, send func(string, []byte) error) (int64, error) {
+	data, end, err := logfile.Tail(a.sup.LogPath(p, stream), n)
 	if err != nil {
 		return 0, err
 	}
@@ -82,12 +82,12 @@ func (a *Agent) tail(gpid model.GPID, stream string, n int, send func(string, []
 	return end, nil
 }
 
-func (a *Agent) follow(ctx context.Context, gpid model.GPID, stream string, n int, send func(string, []byte) error) error {
-	end, err := a.tail(gpid, stream, n, send)
+func (a *Agent) follow(ctx context.Context, p model.Process, stream string, n int, send func(string, []byte) error) error {
+	end, err := a.tail(p, stream, n, send)
 	if err != nil {
 		return err
 	}
 	w := sendFunc(func(b []byte) error { return send(stream, b) })
-	_, err = logfile.Follow(ctx, a.sup.LogPath(gpid, stream), end, w, a.sup.Done(gpid))
+	_, err = logfile.Follow(ctx, a.sup.LogPath(p, stream), end, w, a.sup.Done(p.GPID))
 	return err
 }

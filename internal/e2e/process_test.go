@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -415,7 +416,7 @@ func TestLogRotation(t *testing.T) {
 	script := `i=0; while [ $i -lt 200 ]; do printf '%099d\n' $i; i=$((i+1)); [ $((i % 50)) -eq 0 ] && sleep 0.3; done`
 	p := spawn(t, c, nefele.SpawnOptions{}, sh(script))[0]
 	wait(t, c, p.Gpid)
-	live := a.DataDir + "/logs/" + p.Gpid + "/stdout.log"
+	live := logOf(t, a.DataDir)
 	eventually(t, "the log was rotated twice", func() bool {
 		_, err := os.Stat(live + ".2")
 		return err == nil
@@ -459,4 +460,18 @@ func escapeePID(t *testing.T, c *nefele.Client, gpid string) int {
 func cgroupsEnabled(dataDir string) bool {
 	b, err := os.ReadFile(dataDir + "/cgroup")
 	return err == nil && strings.TrimSpace(string(b)) != ""
+}
+
+// logOf returns the one stdout log of an agent that has been rotated.
+func logOf(t *testing.T, dataDir string) string {
+	t.Helper()
+	var found []string
+	eventually(t, "a stdout log is rotated", func() bool {
+		found, _ = filepath.Glob(dataDir + "/logs/*.stdout.log.1")
+		return len(found) > 0
+	})
+	if len(found) != 1 {
+		t.Fatalf("rotated stdout logs: %v, want one", found)
+	}
+	return strings.TrimSuffix(found[0], ".1")
 }

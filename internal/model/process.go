@@ -28,6 +28,8 @@ type Process struct {
 	Crashes  int  `json:"crashes,omitempty"`
 	Attached bool `json:"attached,omitempty"`
 	Stopping bool `json:"stopping,omitempty"`
+	// LogID names the process's log files on its node.
+	LogID string `json:"log_id,omitempty"`
 	// Failure is the domain error of a failed start (ErrNotFound, …), by reason word.
 	Failure   string    `json:"failure,omitempty"`
 	CreatedAt time.Time `json:"created_at"`

@@ -10,7 +10,6 @@ import (
 
 	"github.com/creack/pty"
 
-	"github.com/nefele/nefele/internal/logfile"
 	"github.com/nefele/nefele/internal/model"
 )
 
@@ -110,18 +109,9 @@ func (ss *Session) Hangup(ctx context.Context) {
 }
 
 // open makes the child's stdio and returns it with the files the parent
-// closes once the child has them.
-func (a *attachment) open(stdoutLog, stderrLog string) (files, closeAfter []*os.File, err error) {
-	outLog, err := logfile.Open(stdoutLog)
-	if err != nil {
-		return nil, nil, err
-	}
-	errLog, err := logfile.Open(stderrLog)
-	if err != nil {
-		outLog.Close()
-		return nil, nil, err
-	}
-	a.logs = []*os.File{outLog, errLog}
+// closes once the child has them. The agent writes the log files.
+func (a *attachment) open(logs logPair) (files, closeAfter []*os.File, err error) {
+	a.logs = []*os.File{logs.out, logs.err}
 	if a.cfg.TTY {
 		return a.openPTY()
 	}

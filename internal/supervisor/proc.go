@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nefele/nefele/internal/isolate"
-	"github.com/nefele/nefele/internal/logfile"
 	"github.com/nefele/nefele/internal/model"
 )
 
@@ -275,28 +274,33 @@ func (p *proc) env(rec model.Process) []string {
 }
 
 // stdio returns the child's stdin, stdout and stderr, and the files the
-// parent closes once the child has them.
+// parent closes once the child has them. A process gets its log files from
+// the pool on its first start and keeps them.
 func (p *proc) stdio(rec model.Process) (files, closeAfter []*os.File, err error) {
+	pair, err := p.logFiles(rec)
+	if err != nil {
+		return nil, nil, err
+	}
 	if p.attach != nil {
-		return p.attach.open(p.sup.LogPath(rec.GPID, "stdout"), p.sup.LogPath(rec.GPID, "stderr"))
+		return p.attach.open(pair)
 	}
-	null, err := os.Open(os.DevNull)
+	return []*os.File{p.sup.null, pair.out, pair.err}, []*os.File{pair.out, pair.err}, nil
+}
+
+// logFiles opens the log files of rec, taking a new pair from the pool for
+// a process that has none yet and noting its id in the record.
+func (p *proc) logFiles(rec model.Process) (logPair, error) {
+	if rec.LogID != "" {
+		return p.sup.logs.open(rec.LogID)
+	}
+	pair, err := p.sup.logs.take()
 	if err != nil {
-		return nil, nil, err
+		return logPair{}, err
 	}
-	out, err := logfile.Open(p.sup.LogPath(rec.GPID, "stdout"))
-	if err != nil {
-		null.Close()
-		return nil, nil, err
-	}
-	errf, err := logfile.Open(p.sup.LogPath(rec.GPID, "stderr"))
-	if err != nil {
-		null.Close()
-		out.Close()
-		return nil, nil, err
-	}
-	fs := []*os.File{null, out, errf}
-	return fs, fs, nil
+	p.mu.Lock()
+	p.rec.LogID = pair.id
+	p.mu.Unlock()
+	return pair, nil
 }
 
 func closeFiles(fs []*os.File) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -57,7 +56,9 @@ type Supervisor struct {
 	procs map[model.GPID]*proc
 	// closed is set by Shutdown; no process starts after it.
 	closed bool
-	wg     sync.WaitGroup // owner goroutines and the rotator
+	wg     sync.WaitGroup // owner goroutines, the rotator and the log pool
+	logs   *logPool
+	null   *os.File // /dev/null, the stdin of every detached process
 }
 
 // New returns a Supervisor that rotates log files until Shutdown.
@@ -83,17 +84,37 @@ func New(cfg Config) (*Supervisor, error) {
 	if err := os.MkdirAll(cfg.LogDir, 0o750); err != nil {
 		return nil, fmt.Errorf("supervisor: log dir: %w", err)
 	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, fmt.Errorf("supervisor: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Supervisor{cfg: cfg, log: cfg.Logger, bootID: bootID(), ctx: ctx, cancel: cancel,
-		procs: make(map[model.GPID]*proc)}
-	s.wg.Add(1)
+		procs: make(map[model.GPID]*proc), logs: newLogPool(cfg.LogDir), null: null}
+	s.wg.Add(2)
 	go s.rotateLoop()
+	go func() { defer s.wg.Done(); s.logs.fill(ctx) }()
 	return s, nil
 }
 
-// LogPath returns the log file of one stream ("stdout" or "stderr") of a process.
-func (s *Supervisor) LogPath(gpid model.GPID, stream string) string {
-	return filepath.Join(s.cfg.LogDir, string(gpid), stream+".log")
+// LogPath returns the log file of one stream ("stdout" or "stderr") of the
+// process rec, on this node.
+func (s *Supervisor) LogPath(rec model.Process, stream string) string {
+	id := rec.LogID
+	if id == "" {
+		id = string(rec.GPID)
+	}
+	return s.logs.path(id, stream)
+}
+
+// CleanLogs removes log files left empty and unused by an agent that was
+// killed; recs are the records of every process of this node.
+func (s *Supervisor) CleanLogs(recs []model.Process) error {
+	inUse := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		inUse[r.LogID] = true
+	}
+	return s.logs.clean(inUse)
 }
 
 // Start starts a new process for rec (whose state is pending) and returns
@@ -293,6 +314,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.null.Close()
 		return s.cfg.Cgroups.Close()
 	case <-ctx.Done():
 		return ctx.Err()
@@ -318,16 +340,10 @@ func (s *Supervisor) rotateLoop() {
 			return
 		case <-t.C:
 		}
-		s.mu.Lock()
-		gpids := make([]model.GPID, 0, len(s.procs))
-		for g := range s.procs {
-			gpids = append(gpids, g)
-		}
-		s.mu.Unlock()
-		for _, g := range gpids {
+		for _, rec := range s.List() {
 			for _, stream := range []string{"stdout", "stderr"} {
-				if _, err := logfile.Rotate(s.LogPath(g, stream), s.cfg.Logs); err != nil {
-					s.log.Warn("rotate log", "gpid", g, "stream", stream, "err", err)
+				if _, err := logfile.Rotate(s.LogPath(rec, stream), s.cfg.Logs); err != nil {
+					s.log.Warn("rotate log", "gpid", rec.GPID, "stream", stream, "err", err)
 				}
 			}
 		}
