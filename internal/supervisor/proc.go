@@ -69,12 +69,17 @@ func (p *proc) update(change func(r *model.Process)) model.Process {
 	change(&p.rec)
 	rec := p.rec
 	p.mu.Unlock()
+	p.persist(from, rec)
+	return rec
+}
+
+// persist hands one transition to the recorder.
+func (p *proc) persist(from model.State, rec model.Process) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.sup.cfg.Record(ctx, from, rec); err != nil {
 		p.log.Error("record transition", "from", from, "to", rec.State, "err", err)
 	}
-	return rec
 }
 
 // command hands c to the owner goroutine and waits for its result.
@@ -176,11 +181,25 @@ func answer(cmds []command, rec model.Process, err error) {
 
 // startRun starts the OS process and records starting, then running or
 // failed; it returns the record as it was then.
+//
+// The starting record is written while the process starts, not before, to
+// take the store's latency off the spawn path; the next record waits for it,
+// so the store sees the transitions in order. An agent that dies in between
+// leaves a process whose record says pending or starting: Resume finds it by
+// its NEFELE_GPID and adopts it rather than starting it twice.
 func (p *proc) startRun() (model.Process, error) {
-	rec := p.update(func(r *model.Process) {
-		r.State, r.Reason, r.PID, r.NextRestartAt = model.StateStarting, "", 0, time.Time{}
-	})
+	p.mu.Lock()
+	from := p.rec.State
+	p.rec.State, p.rec.Reason, p.rec.PID, p.rec.NextRestartAt = model.StateStarting, "", 0, time.Time{}
+	rec := p.rec
+	p.mu.Unlock()
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		p.persist(from, rec)
+	}()
 	pid, err := p.spawn(rec)
+	<-recorded
 	if err != nil {
 		rec = p.update(func(r *model.Process) {
 			r.State, r.Reason, r.EndedAt = model.StateFailed, err.Error(), time.Now()

@@ -167,10 +167,10 @@ func (s *Supervisor) Adopt(ctx context.Context, rec model.Process) (bool, error)
 
 // Resume takes over rec, a record of this node that is pending, starting or
 // backing off, after an agent restart, and goes on with its life. A process
-// caught starting is looked for first (by the NEFELE_GPID in its
+// caught pending or starting is looked for first (by the NEFELE_GPID in its
 // environment), so that it is adopted rather than started twice.
 func (s *Supervisor) Resume(ctx context.Context, rec model.Process) error {
-	if rec.State == model.StateStarting {
+	if rec.State == model.StateStarting || rec.State == model.StatePending {
 		if pid, ticks, ok := findByGPID(rec.GPID); ok {
 			rec.PID, rec.StartTicks, rec.BootID, rec.State = pid, ticks, s.bootID, model.StateRunning
 			_, err := s.Adopt(ctx, rec)
