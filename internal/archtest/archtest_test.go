@@ -34,6 +34,7 @@ var (
 	agent       = m("internal/agent/...")
 	apiserver   = m("internal/apiserver/...")
 	etcdembed   = m("internal/etcdembed/...")
+	isolate     = m("internal/isolate/...")
 	logfile     = m("internal/logfile/...")
 	model       = m("internal/model/...")
 	store       = m("internal/store/...")
@@ -58,9 +59,13 @@ var rules = []rule{{
 	forbid: []string{store, supervisor, agent, apiserver, etcdembed, logfile, "go.etcd.io/..."},
 	why:    "sched is pure placement, from spec and cluster view to ranked nodes: no I/O",
 }, {
-	pkgs:   []string{supervisor, logfile},
+	pkgs:   []string{supervisor, logfile, isolate},
 	forbid: []string{"go.etcd.io/...", store, apiserver, agent},
-	why:    "a node's processes and their logs know nothing of etcd or the API; the agent wires them up",
+	why:    "a node's processes, their logs and cgroups know nothing of etcd or the API; the agent wires them up",
+}, {
+	pkgs:   []string{logfile, isolate},
+	forbid: []string{supervisor, model},
+	why:    "logfile and isolate are leaves that the supervisor uses",
 }, {
 	pkgs:   []string{m("...")},
 	except: []string{store, etcdembed, agent},
