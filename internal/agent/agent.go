@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,7 +103,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 }
 
 func (a *Agent) startSupervisor(name string) error {
-	cgroups, err := isolate.NewTracker(cgroupBase(name, a.cfg.DataDir))
+	id, err := nodeID(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	cgroups, err := isolate.NewTracker("nefele-" + name + "-" + id)
 	if err != nil {
 		a.log.Warn("processes are not tracked in cgroups: stop and kill reach their process group only", "err", err)
 	}
@@ -114,8 +116,8 @@ func (a *Agent) startSupervisor(name string) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	sup, err := supervisor.New(supervisor.Config{
-		Cgroups: cgroups,
-		Node:    name, LogDir: filepath.Join(a.cfg.DataDir, "logs"), Logs: a.cfg.Logs,
+		Cgroups: cgroups, NodeID: id,
+		Node: name, LogDir: filepath.Join(a.cfg.DataDir, "logs"), Logs: a.cfg.Logs,
 		Backoff: a.cfg.Backoff, Record: a.store.Put, Logger: a.log, RotateEvery: a.cfg.RotateEvery,
 		Extra: func(rec model.Process) []string {
 			return []string{"NEFELE_ADDR=" + a.Addr(), "NEFELE_GPID=" + string(rec.GPID), "NEFELE_NODE=" + name}
@@ -126,17 +128,6 @@ func (a *Agent) startSupervisor(name string) error {
 	}
 	a.sup = sup
 	return nil
-}
-
-// cgroupBase names the agent's base cgroup: the node name and a hash of the
-// data dir, since dev agents on one host share the host's name.
-func cgroupBase(node, dataDir string) string {
-	abs, err := filepath.Abs(dataDir)
-	if err != nil {
-		abs = dataDir
-	}
-	sum := sha256.Sum256([]byte(abs))
-	return "nefele-" + node + "-" + hex.EncodeToString(sum[:4])
 }
 
 // register writes the node record, bound to a lease kept alive until Shutdown.
@@ -212,12 +203,14 @@ func (a *Agent) NodeName() string { return a.node.Name }
 // then SIGKILL, and its final state is recorded; then the API, the node
 // lease and etcd stop, and the data dir is unlocked.
 func (a *Agent) Shutdown(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.ShutdownGrace)
-	defer cancel()
+	// Each process gets its own grace and then SIGKILL, so stopping them
+	// ends on its own; ShutdownGrace bounds only what comes after.
 	var err error
 	if a.sup != nil {
 		err = a.sup.Shutdown(ctx)
 	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.ShutdownGrace)
+	defer cancel()
 	if a.http != nil {
 		hctx, hcancel := context.WithTimeout(ctx, 2*time.Second)
 		a.http.Shutdown(hctx)

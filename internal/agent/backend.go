@@ -11,7 +11,10 @@ import (
 	"github.com/nefele/nefele/internal/model"
 )
 
-const gpidBlock = 1024
+// gpidBlock is how many GPIDs an agent reserves at a time: one store
+// transaction per block, and a restarted agent goes on at the next round
+// hundred (p101, p201, …).
+const gpidBlock = 100
 
 // nextGPIDs returns n fresh GPIDs, reserving a block in the store when the
 // agent's own block runs out. Unused numbers of a block are never reused.

@@ -30,7 +30,8 @@ type Config struct {
 	RotateEvery time.Duration
 	// LeaseTTL is the node lease's time to live (default 3 s).
 	LeaseTTL time.Duration
-	// ShutdownGrace bounds the whole graceful shutdown (default 30 s).
+	// ShutdownGrace bounds the shutdown of the API and etcd once the
+	// processes have stopped (default 30 s).
 	ShutdownGrace time.Duration
 	// EtcdTickMs and EtcdElectionMs are raft timings of the embedded member.
 	EtcdTickMs, EtcdElectionMs uint

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -73,4 +75,23 @@ func sanitize(host string) string {
 		return "node"
 	}
 	return s
+}
+
+// nodeID returns the random id kept in the data dir, made on first start. It
+// tells this agent's processes and cgroups from those of other agents on
+// the same host, and stays with the data dir wherever it is copied.
+func nodeID(dir string) (string, error) {
+	path := filepath.Join(dir, "node-id")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var raw [6]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("node id: %w", err)
+	}
+	id := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o640); err != nil {
+		return "", fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	return id, nil
 }

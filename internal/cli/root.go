@@ -91,7 +91,7 @@ func (c *cli) newRoot() *cobra.Command {
 		Use:   "nefele",
 		Short: "Run and manage processes on a Nefele cluster",
 		Long: `nefele runs processes on a Nefele cluster and manages them: every process
-gets a global process id (GPID, like p1k) and may have a name; commands that
+gets a global process id (GPID, like p42) and may have a name; commands that
 take a target accept either.
 
 Start a local agent with "nefele dev", then "nefele run -- sleep 60".`,

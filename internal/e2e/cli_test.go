@@ -231,7 +231,7 @@ func TestCLI(t *testing.T) {
 			code int
 			want string
 		}{
-			{[]string{"kill", "pzzzz"}, 1, "no such process: pzzzz"},
+			{[]string{"kill", "p99999"}, 1, "no such process: p99999"},
 			{[]string{"logs", "nosuch"}, 1, "no such process: nosuch"},
 			{[]string{"wait", "nosuch"}, 1, "no such process: nosuch"},
 			{[]string{"stop", "nosuch"}, 1, "no such process: nosuch"},

@@ -168,6 +168,24 @@ func TestProcesses(t *testing.T) {
 		c.Stop(ctxT(t), p.Gpid, 0)
 	})
 
+	t.Run("restarts asked for do not count towards max restarts", func(t *testing.T) {
+		spec := &nefele.Spec{Command: []string{"sleep", "60"}, Restart: nefelev1.RestartPolicy_RESTART_POLICY_ON_FAILURE, MaxRestarts: 1}
+		p := spawn(t, c, nefele.SpawnOptions{}, spec)[0]
+		for range 2 {
+			if _, err := c.Restart(ctxT(t), p.Gpid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Signal(ctxT(t), p.Gpid, "KILL")
+		waitTo(t, c, p.Gpid, backoff, 1)
+		waitTo(t, c, p.Gpid, running, 4)
+		c.Signal(ctxT(t), p.Gpid, "KILL")
+		end := wait(t, c, p.Gpid)
+		if end.State != failed || end.Restarts != 3 {
+			t.Fatalf("got %v after %d restarts, want failed after 2 asked for and 1 by the policy", end.State, end.Restarts)
+		}
+	})
+
 	t.Run("graceful stop reaches the whole tree", func(t *testing.T) {
 		p := spawn(t, c, nefele.SpawnOptions{}, sh(`trap 'echo bye; exit 0' TERM; sleep 1000 & sleep 1000 & setsid sh -c 'echo escapee $$; exec sleep 1000' & sleep 0.1; echo ready; while :; do sleep 0.05; done`))[0]
 		var out bytes.Buffer
@@ -221,7 +239,7 @@ func TestProcesses(t *testing.T) {
 	})
 
 	t.Run("no such process", func(t *testing.T) {
-		for _, target := range []string{"pzzzz", "nosuchname"} {
+		for _, target := range []string{"p99999", "nosuchname"} {
 			_, err := c.Get(ctxT(t), target)
 			if !errors.Is(err, nefele.ErrNoProcess) || err.Error() != "no such process: "+target {
 				t.Fatalf("get %s: %v", target, err)

@@ -52,6 +52,9 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 	ec.InitialCluster = cfg.Name + "=" + peer.String()
+	// Keep an hour of history (watches from an older revision fail), so
+	// that the store does not grow without bound.
+	ec.AutoCompactionMode, ec.AutoCompactionRetention = "periodic", "1h"
 	if cfg.TickMs > 0 {
 		ec.TickMs, ec.ElectionMs = cfg.TickMs, cfg.ElectionMs
 	}

@@ -2,46 +2,34 @@ package model
 
 import (
 	"fmt"
-	"strings"
+	"strconv"
 )
 
 // GPID is a global process id: unique in the cluster, never reused, kept
-// across in-place restarts. It is "p" followed by a sequence number in
-// lower-case Crockford base 32 (no i, l, o or u), so p1, p2, … pzz, p100: short
-// to type, and never confused with 1/l or 0/o.
+// across in-place restarts. It is "p" followed by a decimal sequence number
+// without leading zeros (p1, p2, … p1042): short to type and read aloud, and
+// no name can look like one, since a name may not be "p" and digits only.
 type GPID string
-
-const gpidDigits = "0123456789abcdefghjkmnpqrstvwxyz"
 
 // FormatGPID returns the GPID of sequence number seq (seq >= 1).
 func FormatGPID(seq uint64) GPID {
-	if seq == 0 {
-		return "p0"
-	}
-	var b [14]byte
-	i := len(b)
-	for seq > 0 {
-		i--
-		b[i] = gpidDigits[seq%32]
-		seq /= 32
-	}
-	i--
-	b[i] = 'p'
-	return GPID(b[i:])
+	return GPID("p" + strconv.FormatUint(seq, 10))
 }
 
 // ParseGPID checks that s is a well-formed GPID and returns its sequence number.
 func ParseGPID(s string) (uint64, error) {
-	if len(s) < 2 || len(s) > 14 || s[0] != 'p' || s[1] == '0' {
-		return 0, fmt.Errorf("%q is not a GPID (p followed by base-32 digits, like p1k)", s)
+	bad := fmt.Errorf("%q is not a GPID (p followed by a number, like p42)", s)
+	if len(s) < 2 || len(s) > 21 || s[0] != 'p' || s[1] == '0' {
+		return 0, bad
 	}
-	var n uint64
 	for _, c := range s[1:] {
-		d := strings.IndexRune(gpidDigits, c)
-		if d < 0 {
-			return 0, fmt.Errorf("%q is not a GPID (p followed by base-32 digits, like p1k)", s)
+		if c < '0' || c > '9' {
+			return 0, bad
 		}
-		n = n*32 + uint64(d)
+	}
+	n, err := strconv.ParseUint(s[1:], 10, 64)
+	if err != nil {
+		return 0, bad
 	}
 	return n, nil
 }

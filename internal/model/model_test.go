@@ -16,13 +16,13 @@ func TestGPIDRoundTrip(t *testing.T) {
 			t.Fatalf("ParseGPID(FormatGPID(%d) = %s) = %d, %v", n, g, got, err)
 		}
 	}
-	if FormatGPID(1) != "p1" || FormatGPID(32) != "p10" {
-		t.Fatalf("FormatGPID(1), (32) = %s, %s", FormatGPID(1), FormatGPID(32))
+	if FormatGPID(1) != "p1" || FormatGPID(1042) != "p1042" {
+		t.Fatalf("FormatGPID(1), (1042) = %s, %s", FormatGPID(1), FormatGPID(1042))
 	}
 }
 
 func TestParseGPIDRejects(t *testing.T) {
-	for _, s := range []string{"", "p", "p0", "p01", "x1", "pl", "pI", "P1", "p-1", "web", "p1234567890abcd"} {
+	for _, s := range []string{"", "p", "p0", "p01", "x1", "pl", "pa", "P1", "p-1", "p+1", "web", "p1k", "p99999999999999999999999"} {
 		if _, err := ParseGPID(s); err == nil {
 			t.Errorf("ParseGPID(%q) accepted", s)
 		}
@@ -30,7 +30,7 @@ func TestParseGPIDRejects(t *testing.T) {
 }
 
 func FuzzParseGPID(f *testing.F) {
-	for _, s := range []string{"p1", "pzz", "p0", "", "web"} {
+	for _, s := range []string{"p1", "p42", "p0", "", "web"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -136,12 +136,12 @@ func TestSpecValidate(t *testing.T) {
 }
 
 func TestValidateName(t *testing.T) {
-	for _, n := range []string{"web", "a", "my-app.v2", "x_1", "postgres"} {
+	for _, n := range []string{"web", "a", "my-app.v2", "x_1", "postgres", "payments", "pay", "p1a", "p"} {
 		if err := ValidateName(n); err != nil {
 			t.Errorf("ValidateName(%q) = %v", n, err)
 		}
 	}
-	for _, n := range []string{"", "Web", "-a", "a-", "has space", "p1", "pzz", strings.Repeat("a", 64)} {
+	for _, n := range []string{"", "Web", "-a", "a-", "has space", "p1", "p42", strings.Repeat("a", 64)} {
 		if err := ValidateName(n); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ValidateName(%q) accepted", n)
 		}

@@ -24,6 +24,9 @@ type Process struct {
 	// status is unknown (it ended while its agent was down).
 	Exit     *ExitStatus `json:"exit,omitempty"`
 	Restarts int         `json:"restarts"`
+	// PolicyRestarts counts the restarts the restart policy made (not the
+	// ones asked for); --max-restarts bounds it.
+	PolicyRestarts int `json:"policy_restarts,omitempty"`
 	// Crashes counts consecutive crashes for the backoff.
 	Crashes  int  `json:"crashes,omitempty"`
 	Attached bool `json:"attached,omitempty"`

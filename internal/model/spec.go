@@ -31,7 +31,7 @@ func ValidateName(name string) error {
 		return Invalid(name, fmt.Sprintf("invalid name %q: use 1-63 lower-case letters, digits, '.', '_' or '-', starting and ending with a letter or digit", name))
 	}
 	if IsGPID(name) {
-		return Invalid(name, fmt.Sprintf("invalid name %q: it has the form of a GPID (p followed by base-32 digits); choose another", name))
+		return Invalid(name, fmt.Sprintf("invalid name %q: it has the form of a GPID (p followed by a number); choose another", name))
 	}
 	return nil
 }

@@ -103,7 +103,8 @@ func (ss *Session) Done() <-chan struct{} { return ss.p.done }
 // Record returns the process's current record (its final one after Done).
 func (ss *Session) Record() model.Process { return ss.p.record() }
 
-// Hangup ends the process because its caller went away: SIGHUP, grace, SIGKILL.
+// Hangup ends the process because its caller went away: its stop signal,
+// a grace of 2 s, then SIGKILL.
 func (ss *Session) Hangup(ctx context.Context) {
 	ss.p.command(ctx, command{kind: cmdStop, timeout: 2 * time.Second, reason: "exec session ended"})
 }

@@ -286,6 +286,7 @@ func (p *proc) cgroup(gpid model.GPID) int {
 
 func (p *proc) env(rec model.Process) []string {
 	env := append([]string(nil), p.sup.cfg.Env...)
+	env = append(env, "NEFELE_NODE_ID="+p.sup.cfg.NodeID)
 	if p.sup.cfg.Extra != nil {
 		env = append(env, p.sup.cfg.Extra(rec)...)
 	}
@@ -450,8 +451,8 @@ func (p *proc) exited(ex *model.ExitStatus, pending []command, reason string) st
 			return p.start(nil, pending)
 		case !rec.Spec.Restart.ShouldRestart(ex) || p.attach != nil:
 			return final(model.StateExited, reason)
-		case rec.Spec.MaxRestarts > 0 && rec.Restarts >= rec.Spec.MaxRestarts:
-			return final(model.StateFailed, fmt.Sprintf("restart policy gave up after %d restarts; last run %s", rec.Restarts, reason))
+		case rec.Spec.MaxRestarts > 0 && rec.PolicyRestarts >= rec.Spec.MaxRestarts:
+			return final(model.StateFailed, fmt.Sprintf("restart policy gave up after %d restarts; last run %s", rec.PolicyRestarts, reason))
 		}
 		crashes := p.sup.cfg.Backoff.Next(rec.Crashes, ran)
 		delay := p.sup.cfg.Backoff.Delay(crashes)
@@ -484,11 +485,11 @@ func (p *proc) backoff(delay time.Duration, _ []command) step {
 		defer t.Stop()
 		select {
 		case <-t.C:
-			p.bumpRestarts()
+			p.bumpRestarts(true)
 			return p.start(nil, nil)
 		case c := <-p.cmds:
 			if c.kind == cmdRestart {
-				p.bumpRestarts()
+				p.bumpRestarts(false)
 				return p.start(nil, []command{c})
 			}
 			rec := p.update(func(r *model.Process) {
@@ -502,8 +503,12 @@ func (p *proc) backoff(delay time.Duration, _ []command) step {
 	}
 }
 
-func (p *proc) bumpRestarts() {
+// bumpRestarts counts a restart, made by the policy or asked for.
+func (p *proc) bumpRestarts(byPolicy bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.rec.Restarts++
-	p.mu.Unlock()
+	if byPolicy {
+		p.rec.PolicyRestarts++
+	}
 }

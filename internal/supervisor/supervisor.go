@@ -23,6 +23,9 @@ type Recorder func(ctx context.Context, from model.State, rec model.Process) err
 type Config struct {
 	// Node is the name of this node, recorded in every process.
 	Node string
+	// NodeID tells this node's processes from those of other agents on the
+	// same host; every process gets it as NEFELE_NODE_ID.
+	NodeID string
 	// LogDir holds one folder of log files per process.
 	LogDir string
 	// Logs is the rotation policy of the log files.
@@ -171,7 +174,7 @@ func (s *Supervisor) Adopt(ctx context.Context, rec model.Process) (bool, error)
 // environment), so that it is adopted rather than started twice.
 func (s *Supervisor) Resume(ctx context.Context, rec model.Process) error {
 	if rec.State == model.StateStarting || rec.State == model.StatePending {
-		if pid, ticks, ok := findByGPID(rec.GPID); ok {
+		if pid, ticks, ok := findByGPID(s.cfg.NodeID, rec.GPID); ok {
 			rec.PID, rec.StartTicks, rec.BootID, rec.State = pid, ticks, s.bootID, model.StateRunning
 			_, err := s.Adopt(ctx, rec)
 			return err
