@@ -20,14 +20,30 @@ const (
 	LogStderr = nefelev1.LogStream_LOG_STREAM_STDERR
 )
 
-// LogsOptions select what Logs reads.
+// LogsOptions select what Logs reads. The zero value reads everything
+// written so far, on both streams.
 type LogsOptions struct {
 	// Follow keeps reading new output until the process ends for good.
 	Follow bool
-	// Tail limits the output to the last Tail lines of each stream; negative means all.
+	// Tail limits the output to the last Tail lines of each stream; 0 (or
+	// less) means all of it.
 	Tail int
+	// NewOnly skips what was written before the call: with Follow, only new
+	// output comes (like tail -n 0 -f).
+	NewOnly bool
 	// Stream selects stdout or stderr; LogBoth (the zero value) reads both.
 	Stream LogStream
+}
+
+// wireTail is the API's tail: -1 all, 0 none, N the last N lines.
+func (o LogsOptions) wireTail() int32 {
+	switch {
+	case o.NewOnly:
+		return 0
+	case o.Tail <= 0:
+		return -1
+	}
+	return int32(o.Tail)
 }
 
 // Logs copies what the process target names wrote to its stdout and stderr
@@ -35,7 +51,7 @@ type LogsOptions struct {
 // ends for good or ctx is done.
 func (c *Client) Logs(ctx context.Context, target string, opts LogsOptions, stdout, stderr io.Writer) error {
 	stream, err := c.procs.Logs(ctx, connect.NewRequest(&nefelev1.LogsRequest{
-		Target: target, Follow: opts.Follow, Tail: int32(opts.Tail), Stream: opts.Stream,
+		Target: target, Follow: opts.Follow, Tail: opts.wireTail(), Stream: opts.Stream,
 	}))
 	if err != nil {
 		return c.wrapErr(err)

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -83,10 +84,18 @@ func Handler(b Backend) http.Handler {
 	s := &Server{b: b}
 	// Most messages are a few hundred bytes: compressing them costs more CPU
 	// than it saves on loopback or a LAN.
-	opt := connect.WithCompressMinBytes(16 << 10)
+	opts := connect.WithHandlerOptions(
+		connect.WithCompressMinBytes(16<<10),
+		connect.WithCodec(strictJSON{}),
+		// A bug in a handler fails that call with CodeInternal; the agent
+		// and its processes go on.
+		connect.WithRecover(func(_ context.Context, _ connect.Spec, _ http.Header, p any) error {
+			return connect.NewError(connect.CodeInternal, fmt.Errorf("internal error: %v (please report it)", p))
+		}),
+	)
 	mux := http.NewServeMux()
-	mux.Handle(nefelev1connect.NewProcessServiceHandler(s, opt))
-	mux.Handle(nefelev1connect.NewClusterServiceHandler(s, opt))
+	mux.Handle(nefelev1connect.NewProcessServiceHandler(s, opts))
+	mux.Handle(nefelev1connect.NewClusterServiceHandler(s, opts))
 	return mux
 }
 

@@ -37,7 +37,7 @@ func (c *cli) logs(cmd *cobra.Command, f *logsFlags, target string) error {
 	if f.stdout && f.stderr {
 		return usageErr(cmd, "logs: --stdout and --stderr are mutually exclusive; give neither for both streams")
 	}
-	opts := nefele.LogsOptions{Follow: f.follow, Tail: f.tail, Stream: nefele.LogBoth}
+	opts := nefele.LogsOptions{Follow: f.follow, Tail: f.tail, NewOnly: f.tail == 0, Stream: nefele.LogBoth}
 	switch {
 	case f.stdout:
 		opts.Stream = nefele.LogStdout

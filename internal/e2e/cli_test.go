@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -269,6 +271,35 @@ func TestCLI(t *testing.T) {
 		if !a.Running() {
 			t.Fatal("agent died")
 		}
+	})
+
+	t.Run("the CLI works from inside a managed process", func(t *testing.T) {
+		r := cli("exec", "--", testcluster.Binary(t), "inspect", "-o", "json", "self-check-missing")
+		if r.Code != 1 || !strings.Contains(r.Stderr, "no such process: self-check-missing") {
+			t.Fatalf("nefele inside a process (NEFELE_ADDR from the agent): code %d err %q", r.Code, r.Stderr)
+		}
+		r = cli("exec", "--", "sh", "-c", testcluster.Binary(t)+` inspect "$NEFELE_GPID"`)
+		if r.Code != 0 || !strings.Contains(r.Stdout, `"state": "running"`) {
+			t.Fatalf("a process inspecting itself: code %d out %q err %q", r.Code, r.Stdout, r.Stderr)
+		}
+	})
+
+	t.Run("JSON over HTTP refuses unknown fields", func(t *testing.T) {
+		url := "http://" + a.Addr + "/nefele.v1.ProcessService/List"
+		res, err := http.Post(url, "application/json", strings.NewReader(`{"alll":true}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `unknown field \"alll\"`) {
+			t.Fatalf("misspelt field: %d %s", res.StatusCode, body)
+		}
+		res, err = http.Post(url, "application/json", strings.NewReader(`{"all":true}`))
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("List over JSON: %v %v", res, err)
+		}
+		res.Body.Close()
 	})
 
 	t.Run("json errors carry the reason", func(t *testing.T) {

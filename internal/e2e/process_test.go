@@ -40,7 +40,7 @@ func TestProcesses(t *testing.T) {
 			t.Fatalf("ended %v %d, want exited 0", end.State, end.ExitCode)
 		}
 		var out bytes.Buffer
-		if err := c.Logs(ctxT(t), p.Gpid, nefele.LogsOptions{Tail: -1}, &out, &out); err != nil {
+		if err := c.Logs(ctxT(t), p.Gpid, nefele.LogsOptions{}, &out, &out); err != nil {
 			t.Fatal(err)
 		}
 		want := a.Addr + " " + p.Gpid + " " + p.Node + " yes\n"
@@ -269,6 +269,18 @@ func TestProcesses(t *testing.T) {
 		}
 		if out.String() != "last\n" {
 			t.Fatalf("follow: %q", out.String())
+		}
+	})
+
+	t.Run("follow new output only", func(t *testing.T) {
+		p := spawn(t, c, nefele.SpawnOptions{}, sh(`echo old; sleep 1; echo new`))[0]
+		waitLog(t, c, p.Gpid, "old")
+		var out bytes.Buffer
+		if err := c.Logs(ctxT(t), p.Gpid, nefele.LogsOptions{Follow: true, NewOnly: true, Stream: nefele.LogStdout}, &out, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "new\n" {
+			t.Fatalf("follow of new output only: %q", out.String())
 		}
 	})
 
