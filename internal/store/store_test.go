@@ -69,7 +69,9 @@ func TestNameTakenByOneOfConcurrentCreates(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { errs[i] = s.Create(ctx, "web", 0, []model.Process{proc(string(model.FormatGPID(uint64(i+1))), "web")}) })
+		wg.Go(func() {
+			errs[i] = s.Create(ctx, "web", 0, []model.Process{proc(string(model.FormatGPID(uint64(i+1))), "web")})
+		})
 	}
 	wg.Wait()
 	won := 0
