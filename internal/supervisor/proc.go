@@ -390,9 +390,13 @@ func (p *proc) beginStop(pid int, c command) <-chan time.Time {
 // its process group is killed (no orphan outlives its process), the leader is
 // reaped, and the exit is handed on.
 func (p *proc) ended(pid int, pending []command) step {
-	// The leader is not reaped yet, so its pid, which is the group id, cannot
+	// Our child is not reaped yet, so its pid, which is the group id, cannot
 	// be reused: the group kill reaches only the leftovers of this process.
-	signalGroup(pid, syscall.SIGKILL)
+	// An adopted process was reaped by init already; its cgroup, where it
+	// has one, is the safe way to reach its leftovers.
+	if p.child || p.cg == nil {
+		signalGroup(pid, syscall.SIGKILL)
+	}
 	if p.cg != nil {
 		if err := p.cg.Remove(); err != nil {
 			p.log.Warn("remove cgroup", "err", err)
