@@ -93,7 +93,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	}
 	a.serve()
 	a.bg.Add(1)
-	go a.trimEvents()
+	go a.collect()
 	if err := os.WriteFile(filepath.Join(a.cfg.DataDir, "agent.addr"), []byte(a.Addr()+"\n"), 0o640); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -168,21 +168,49 @@ func (a *Agent) serve() {
 	}()
 }
 
-// trimEvents keeps the event log bounded.
-func (a *Agent) trimEvents() {
+// collect keeps the store and the disk bounded: it trims the event log and
+// forgets the processes of this node that ended more than Retention ago,
+// their records and their log files.
+func (a *Agent) collect() {
 	defer a.bg.Done()
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(a.cfg.GCEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
 		case <-t.C:
-			if err := a.store.TrimEvents(a.ctx, 10000); err != nil && a.ctx.Err() == nil {
-				a.log.Warn("trim events", "err", err)
-			}
+		}
+		if err := a.store.TrimEvents(a.ctx, 10000); err != nil && a.ctx.Err() == nil {
+			a.log.Warn("trim events", "err", err)
+		}
+		if err := a.forgetEnded(a.ctx); err != nil && a.ctx.Err() == nil {
+			a.log.Warn("forget ended processes", "err", err)
 		}
 	}
+}
+
+// forgetEnded deletes the records and log files of this node's processes
+// that ended for good more than Retention ago.
+func (a *Agent) forgetEnded(ctx context.Context) error {
+	procs, err := a.store.List(ctx, true)
+	if err != nil {
+		return err
+	}
+	cutoff := time.Now().Add(-a.cfg.Retention)
+	for _, p := range procs {
+		if p.Node != a.node.Name || !p.State.Ended() || p.EndedAt.IsZero() || p.EndedAt.After(cutoff) {
+			continue
+		}
+		if _, live := a.sup.Get(p.GPID); live {
+			continue
+		}
+		if err := a.store.Delete(ctx, p); err != nil {
+			return err
+		}
+		a.sup.RemoveLogs(p)
+	}
+	return nil
 }
 
 // Ready is closed once the agent serves.

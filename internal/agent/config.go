@@ -30,6 +30,9 @@ type Config struct {
 	RotateEvery time.Duration
 	// LeaseTTL is the node lease's time to live (default 3 s).
 	LeaseTTL time.Duration
+	// Retention is how long the record and logs of an ended process are
+	// kept (default 24 h); GCEvery is how often they are looked at (1 min).
+	Retention, GCEvery time.Duration
 	// ShutdownGrace bounds the shutdown of the API and etcd once the
 	// processes have stopped (default 30 s).
 	ShutdownGrace time.Duration
@@ -73,6 +76,12 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = 3 * time.Second
+	}
+	if c.Retention <= 0 {
+		c.Retention = 24 * time.Hour
+	}
+	if c.GCEvery <= 0 {
+		c.GCEvery = time.Minute
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 30 * time.Second

@@ -22,6 +22,9 @@ type DevConfig struct {
 	LogMaxBytes   int64
 	LogFiles      int
 	LogCheckEvery time.Duration
+	// Retention is how long ended processes are kept (zero: 24 h);
+	// GCEvery how often they are looked at (zero: 1 min).
+	Retention, GCEvery time.Duration
 }
 
 // RunDev runs a single-node agent with an embedded etcd member until ctx is
@@ -32,7 +35,7 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 	}
 	a, err := New(Config{DataDir: cfg.DataDir, Addr: cfg.Addr, Logger: cfg.Logger,
 		Logs:        logfile.Policy{MaxBytes: cfg.LogMaxBytes, Files: cfg.LogFiles},
-		RotateEvery: cfg.LogCheckEvery})
+		RotateEvery: cfg.LogCheckEvery, Retention: cfg.Retention, GCEvery: cfg.GCEvery})
 	if err != nil {
 		return err
 	}

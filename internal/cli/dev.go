@@ -18,6 +18,8 @@ func (c *cli) newDevCmd() *cobra.Command {
 		logMax      int64 = 10 << 20
 		logFiles          = 3
 		rotateEvery time.Duration
+		retention   time.Duration
+		gcEvery     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "dev [--data-dir DIR] [--addr HOST:PORT]",
@@ -34,7 +36,8 @@ with its state in --data-dir (default $XDG_STATE_HOME/nefele, or
 			defer stop()
 			log := slog.New(slog.NewTextHandler(c.stderr, nil))
 			return agent.RunDev(ctx, agent.DevConfig{DataDir: dataDir, Addr: c.addr, Logger: log,
-				LogMaxBytes: logMax, LogFiles: logFiles, LogCheckEvery: rotateEvery})
+				LogMaxBytes: logMax, LogFiles: logFiles, LogCheckEvery: rotateEvery,
+				Retention: retention, GCEvery: gcEvery})
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "`DIR` of the agent's state")
@@ -42,6 +45,9 @@ with its state in --data-dir (default $XDG_STATE_HOME/nefele, or
 	cmd.Flags().Var(&intValue{p: &logFiles, min: 1, hint: "want a number of files, 1 or more"}, "log-files", "log files kept per stream, the live one included")
 	cmd.Flags().Var(&durationValue{p: &rotateEvery}, "log-check-interval", "how often log sizes are checked (default 2s)")
 	cmd.Flags().MarkHidden("log-check-interval")
+	cmd.Flags().Var(&durationValue{p: &retention}, "retention", "keep the record and logs of an ended process this long (default 24h)")
+	cmd.Flags().Var(&durationValue{p: &gcEvery}, "gc-interval", "how often ended processes are looked at (default 1m)")
+	cmd.Flags().MarkHidden("gc-interval")
 	return cmd
 }
 

@@ -505,3 +505,38 @@ func logOf(t *testing.T, dataDir string) string {
 	}
 	return strings.TrimSuffix(found[0], ".1")
 }
+
+func TestEndedProcessesAreForgottenAfterRetention(t *testing.T) {
+	a := testcluster.StartAgent(t, "--retention", "300ms", "--gc-interval", "50ms")
+	c := a.Client()
+	p := spawn(t, c, nefele.SpawnOptions{Name: "brief"}, sh("echo bye"))[0]
+	keep := spawn(t, c, nefele.SpawnOptions{}, &nefele.Spec{Command: []string{"sleep", "60"}})[0]
+	wait(t, c, p.Gpid)
+	log := logOfGPID(t, a.DataDir, "bye\n")
+	eventually(t, "the ended process is forgotten", func() bool {
+		_, err := c.Get(ctxT(t), p.Gpid)
+		return errors.Is(err, nefele.ErrNoProcess)
+	})
+	if _, err := os.Stat(log); !os.IsNotExist(err) {
+		t.Fatalf("log %s of a forgotten process is still there: %v", log, err)
+	}
+	if _, err := c.Get(ctxT(t), "brief"); !errors.Is(err, nefele.ErrNoProcess) {
+		t.Fatalf("name of a forgotten process: %v", err)
+	}
+	if got := get(t, c, keep.Gpid); got.State != running {
+		t.Fatalf("a running process was touched: %v", got.State)
+	}
+}
+
+// logOfGPID returns the stdout log that holds exactly content.
+func logOfGPID(t *testing.T, dataDir, content string) string {
+	t.Helper()
+	paths, _ := filepath.Glob(dataDir + "/logs/*.stdout.log")
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && string(b) == content {
+			return p
+		}
+	}
+	t.Fatalf("no stdout log holds %q", content)
+	return ""
+}

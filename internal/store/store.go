@@ -183,6 +183,22 @@ func (s *Store) Put(ctx context.Context, from model.State, p model.Process) erro
 	return nil
 }
 
+// Delete forgets the record of p, which must have ended, unless it changed
+// since (a restart in place, say).
+func (s *Store) Delete(ctx context.Context, p model.Process) error {
+	key := s.procKey(p.GPID)
+	cur, rev, err := s.Get(ctx, p.GPID)
+	if err != nil || !cur.State.Ended() {
+		return err
+	}
+	_, err = s.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		Then(clientv3.OpDelete(key), clientv3.OpDelete(assignKey(p.Node, p.GPID))).Commit()
+	if err != nil {
+		return fmt.Errorf("forget %s: %w", p.GPID, err)
+	}
+	return nil
+}
+
 // Get returns the record of gpid and its mod revision.
 func (s *Store) Get(ctx context.Context, gpid model.GPID) (model.Process, int64, error) {
 	res, err := s.c.Get(ctx, s.procKey(gpid))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -108,6 +109,19 @@ func (s *Supervisor) LogPath(rec model.Process, stream string) string {
 		id = string(rec.GPID)
 	}
 	return s.logs.path(id, stream)
+}
+
+// RemoveLogs removes the log files of rec, rotated copies included.
+func (s *Supervisor) RemoveLogs(rec model.Process) {
+	for _, stream := range []string{"stdout", "stderr"} {
+		path := s.LogPath(rec, stream)
+		os.Remove(path)
+		for k := 1; ; k++ {
+			if os.Remove(path+"."+strconv.Itoa(k)) != nil {
+				break
+			}
+		}
+	}
 }
 
 // CleanLogs removes log files left empty and unused by an agent that was
