@@ -164,8 +164,12 @@ func (g *Group) Remove() error {
 	if g == nil {
 		return nil
 	}
+	// Mostly the group is empty already: try that first.
+	err := os.Remove(g.path)
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	g.Kill()
-	var err error
 	for deadline := time.Now().Add(time.Second); ; {
 		err = os.Remove(g.path)
 		if err == nil || errors.Is(err, os.ErrNotExist) {
