@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/nefele/nefele/internal/model"
 )
@@ -38,15 +37,7 @@ func findByGPID(nodeID string, gpid model.GPID) (int, uint64, bool) {
 }
 
 func isSessionLeader(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return false
-	}
-	f := strings.Fields(string(b[i+1:]))
+	f, err := statFields(pid)
 	// f[3] is field 6, the session id.
-	return len(f) > 3 && f[3] == strconv.Itoa(pid)
+	return err == nil && len(f) > 3 && f[3] == strconv.Itoa(pid)
 }

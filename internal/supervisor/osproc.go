@@ -25,20 +25,27 @@ func bootID() string {
 	return strings.TrimSpace(string(b))
 }
 
+// statFields returns the fields of /proc/PID/stat after the command field
+// (which may hold spaces and parentheses): fields[0] is field 3, the state.
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("parse /proc/%d/stat: no command field", pid)
+	}
+	return strings.Fields(string(b[i+1:])), nil
+}
+
 // startTicks returns the start time of pid in clock ticks since boot (field
 // 22 of /proc/PID/stat).
 func startTicks(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	fields, err := statFields(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command field may hold spaces and parentheses: skip to the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat: no command field", pid)
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	// fields[0] is field 3 (state); starttime is field 22.
 	if len(fields) < 20 {
 		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
 	}
