@@ -20,6 +20,7 @@ var (
 	ErrStart         = errors.New("start failed")
 	ErrNotRunning    = errors.New("process not running")
 	ErrUnavailable   = errors.New("agent unavailable")
+	ErrNoCapacity    = errors.New("no capacity")
 	// ErrUnreachable means no agent answered at the address.
 	ErrUnreachable = errors.New("agent unreachable")
 )
@@ -36,6 +37,7 @@ var reasons = map[nefelev1.Reason]error{
 	nefelev1.Reason_REASON_START_FAILED:         ErrStart,
 	nefelev1.Reason_REASON_NOT_RUNNING:          ErrNotRunning,
 	nefelev1.Reason_REASON_UNAVAILABLE:          ErrUnavailable,
+	nefelev1.Reason_REASON_NO_CAPACITY:          ErrNoCapacity,
 }
 
 // Error is an error returned by an agent. errors.Is matches it against the

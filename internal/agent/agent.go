@@ -147,11 +147,23 @@ func (a *Agent) register(ctx context.Context, name string) error {
 		for range ka {
 		}
 	}()
+	now := time.Now()
 	a.node = model.Node{
-		Name: name, Address: a.Addr(), PID: os.Getpid(), Server: true,
-		CPU: cpuCount(), Memory: memoryBytes(), Version: apiserver.Version, StartedAt: time.Now(),
+		Name: name, Address: a.Addr(), PID: os.Getpid(), Server: true, Labels: a.cfg.Labels,
+		CPU: a.cfg.CPU, Memory: a.cfg.Memory, MaxProcs: a.cfg.MaxProcs, Version: apiserver.Version,
+		StartedAt: now, LastSeen: now,
 	}
 	return a.store.PutNode(ctx, a.node, lease.ID)
+}
+
+// lastSeen notes in the node record that the node is up, so that once it is
+// down `nodes` can tell since when.
+func (a *Agent) lastSeen(ctx context.Context) {
+	n := a.node
+	n.LastSeen = time.Now()
+	if err := a.store.PutNode(ctx, n, 0); err != nil && ctx.Err() == nil {
+		a.log.Warn("refresh node record", "err", err)
+	}
 }
 
 func (a *Agent) serve() {
@@ -187,6 +199,7 @@ func (a *Agent) collect() {
 		if err := a.forgetEnded(a.ctx); err != nil && a.ctx.Err() == nil {
 			a.log.Warn("forget ended processes", "err", err)
 		}
+		a.lastSeen(a.ctx)
 	}
 }
 
@@ -246,6 +259,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		a.http.Close()
 	}
 	if a.store != nil && a.lease != 0 {
+		a.lastSeen(ctx)
 		a.store.Client().Revoke(ctx, a.lease)
 	}
 	a.teardown()

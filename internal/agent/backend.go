@@ -49,6 +49,9 @@ func (a *Agent) Spawn(ctx context.Context, name string, replicas int, spec model
 	if err := spec.Validate(group); err != nil {
 		return nil, err
 	}
+	if err := a.admit(max(replicas, 1)); err != nil {
+		return nil, err
+	}
 	procs, err := a.newRecords(ctx, name, max(replicas, 1), spec, group)
 	if err != nil {
 		return nil, err
@@ -65,6 +68,18 @@ func (a *Agent) Spawn(ctx context.Context, name string, replicas int, spec model
 		}
 	}
 	return procs, firstErr
+}
+
+// admit checks that this node has room for n more processes.
+func (a *Agent) admit(n int) error {
+	if a.cfg.MaxProcs == 0 {
+		return nil
+	}
+	if live := len(a.sup.List()); live+n > a.cfg.MaxProcs {
+		return &model.SubjectError{Subject: a.node.Name, Err: model.ErrNoCapacity,
+			Msg: fmt.Sprintf("node %s: process slots full (%d of %d used, %d asked)", a.node.Name, live, a.cfg.MaxProcs, n)}
+	}
+	return nil
 }
 
 func (a *Agent) newRecords(ctx context.Context, name string, n int, spec model.Spec, group bool) ([]model.Process, error) {
@@ -218,7 +233,11 @@ func (a *Agent) Nodes(ctx context.Context) ([]apiserver.NodeStatus, error) {
 	}
 	out := make([]apiserver.NodeStatus, len(nodes))
 	for i, n := range nodes {
-		out[i] = apiserver.NodeStatus{Node: n, State: "up", Processes: count[n.Name]}
+		state := "down"
+		if n.Up {
+			state = "up"
+		}
+		out[i] = apiserver.NodeStatus{Node: n.Node, State: state, Processes: count[n.Name]}
 	}
 	return out, nil
 }

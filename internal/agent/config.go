@@ -22,6 +22,13 @@ type Config struct {
 	Name string
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
+	// Labels describe the node to the scheduler (zone=eu, disk=ssd).
+	Labels map[string]string
+	// CPU, Memory and MaxProcs are the node's capacity; zero means what the
+	// machine has (CPU, Memory) or no limit (MaxProcs).
+	CPU      int
+	Memory   int64
+	MaxProcs int
 	// Backoff is the restart delay schedule (default 1 s doubling to 1 min, reset after 10 min).
 	Backoff model.Backoff
 	// Logs is the log rotation policy (default 10 MiB x 3).
@@ -58,6 +65,15 @@ func (c *Config) Validate() error {
 		if err := model.ValidateName(c.Name); err != nil {
 			return model.Invalid(c.Name, fmt.Sprintf("invalid node name %q: use lower-case letters, digits, '.', '_' or '-'", c.Name))
 		}
+	}
+	if c.CPU < 0 || c.Memory < 0 || c.MaxProcs < 0 {
+		return model.Invalid("", "invalid capacity: --cpu, --memory and --max-procs must be 0 (the default) or more")
+	}
+	if c.CPU == 0 {
+		c.CPU = cpuCount()
+	}
+	if c.Memory == 0 {
+		c.Memory = memoryBytes()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -9,12 +9,20 @@ import (
 	"github.com/nefele/nefele/internal/logfile"
 )
 
-// DevConfig configures RunDev.
-type DevConfig struct {
+// RunConfig configures Run with plain values, as the CLI's flags give them.
+type RunConfig struct {
 	// DataDir holds the agent's state.
 	DataDir string
 	// Addr is where the agent listens, HOST:PORT.
 	Addr string
+	// Name is the node name (default: the one kept in the data dir, or the host name).
+	Name string
+	// Labels describe the node to the scheduler.
+	Labels map[string]string
+	// CPU, Memory and MaxProcs are the node's capacity (zero: the machine's; no limit).
+	CPU      int
+	Memory   int64
+	MaxProcs int
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
 	// LogMaxBytes and LogFiles are the rotation policy of process logs
@@ -27,13 +35,14 @@ type DevConfig struct {
 	Retention, GCEvery time.Duration
 }
 
-// RunDev runs a single-node agent with an embedded etcd member until ctx is
-// done, then shuts it down gracefully.
-func RunDev(ctx context.Context, cfg DevConfig) error {
+// Run runs an agent with an embedded etcd member until ctx is done, then
+// shuts it down gracefully.
+func Run(ctx context.Context, cfg RunConfig) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	a, err := New(Config{DataDir: cfg.DataDir, Addr: cfg.Addr, Logger: cfg.Logger,
+	a, err := New(Config{DataDir: cfg.DataDir, Addr: cfg.Addr, Name: cfg.Name, Logger: cfg.Logger,
+		Labels: cfg.Labels, CPU: cfg.CPU, Memory: cfg.Memory, MaxProcs: cfg.MaxProcs,
 		Logs:        logfile.Policy{MaxBytes: cfg.LogMaxBytes, Files: cfg.LogFiles},
 		RotateEvery: cfg.LogCheckEvery, Retention: cfg.Retention, GCEvery: cfg.GCEvery})
 	if err != nil {

@@ -26,6 +26,7 @@ var errorTable = []struct {
 	{model.ErrStart, connect.CodeFailedPrecondition, nefelev1.Reason_REASON_START_FAILED},
 	{model.ErrNotRunning, connect.CodeFailedPrecondition, nefelev1.Reason_REASON_NOT_RUNNING},
 	{model.ErrUnavailable, connect.CodeUnavailable, nefelev1.Reason_REASON_UNAVAILABLE},
+	{model.ErrNoCapacity, connect.CodeResourceExhausted, nefelev1.Reason_REASON_NO_CAPACITY},
 }
 
 // reasonOf returns the wire reason of a domain error (for Process.failure).

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,14 +12,7 @@ import (
 )
 
 func (c *cli) newDevCmd() *cobra.Command {
-	var (
-		dataDir     string
-		logMax      int64 = 10 << 20
-		logFiles          = 3
-		rotateEvery time.Duration
-		retention   time.Duration
-		gcEvery     time.Duration
-	)
+	cfg := agent.RunConfig{LogMaxBytes: 10 << 20, LogFiles: 3}
 	cmd := &cobra.Command{
 		Use:   "dev [--data-dir DIR] [--addr HOST:PORT]",
 		Short: "Run a single-node agent in the foreground, for development",
@@ -28,27 +20,63 @@ func (c *cli) newDevCmd() *cobra.Command {
 with its state in --data-dir (default $XDG_STATE_HOME/nefele, or
 ~/.local/state/nefele). It logs to stderr and runs until SIGINT or SIGTERM.`,
 		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.runAgent(cmd, cfg) },
+	}
+	c.addAgentFlags(cmd, &cfg)
+	return cmd
+}
+
+func (c *cli) newAgentCmd() *cobra.Command {
+	cfg := agent.RunConfig{LogMaxBytes: 10 << 20, LogFiles: 3}
+	cmd := &cobra.Command{
+		Use:   "agent --data-dir DIR [--name NAME] [--addr HOST:PORT] [--labels k=v,...] [--cpu N] [--memory SIZE] [--max-procs N]",
+		Short: "Run an agent of a node in the foreground",
+		Long: `agent runs the agent of one node: the API at --addr, its processes, and an
+embedded etcd member, with its state in --data-dir. --labels, --cpu, --memory
+and --max-procs describe the node (capacity defaults to what the machine
+has; --max-procs 0 means no limit): a spawn beyond --max-procs is refused.
+Joining other agents into one cluster (--server, --join) comes with the
+cluster milestone; today every agent is a cluster of its own.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dataDir == "" {
-				dataDir = defaultDataDir(c.getenv)
+			if cfg.DataDir == "" {
+				return usageErr(cmd, "agent: missing --data-dir DIR (each agent needs a data dir of its own)")
 			}
-			ctx, stop := interruptible(cmd.Context())
-			defer stop()
-			log := slog.New(slog.NewTextHandler(c.stderr, nil))
-			return agent.RunDev(ctx, agent.DevConfig{DataDir: dataDir, Addr: c.addr, Logger: log,
-				LogMaxBytes: logMax, LogFiles: logFiles, LogCheckEvery: rotateEvery,
-				Retention: retention, GCEvery: gcEvery})
+			return c.runAgent(cmd, cfg)
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "`DIR` of the agent's state")
-	cmd.Flags().Var(&sizeValue{p: &logMax}, "log-max-size", "rotate a process's stdout or stderr log past this size")
-	cmd.Flags().Var(&intValue{p: &logFiles, min: 1, hint: "want a number of files, 1 or more"}, "log-files", "log files kept per stream, the live one included")
-	cmd.Flags().Var(&durationValue{p: &rotateEvery}, "log-check-interval", "how often log sizes are checked (default 2s)")
-	cmd.Flags().MarkHidden("log-check-interval")
-	cmd.Flags().Var(&durationValue{p: &retention}, "retention", "keep the record and logs of an ended process this long (default 24h)")
-	cmd.Flags().Var(&durationValue{p: &gcEvery}, "gc-interval", "how often ended processes are looked at (default 1m)")
-	cmd.Flags().MarkHidden("gc-interval")
+	c.addAgentFlags(cmd, &cfg)
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.Name, "name", "", "node `NAME` (default: the host name, kept in the data dir)")
+	fl.Var(&labelsValue{p: &cfg.Labels}, "labels", "node labels, like zone=eu,disk=ssd")
+	fl.Var(&intValue{p: &cfg.CPU, min: 0, hint: "want a number of CPUs, 1 or more (0: the machine's)"}, "cpu", "CPUs the node offers (default: the machine's)")
+	fl.Var(&sizeValue{p: &cfg.Memory}, "memory", "memory the node offers, like 8GiB (default: the machine's)")
+	fl.Var(&intValue{p: &cfg.MaxProcs, min: 0, hint: "want a number of processes, 0 (no limit) or more"}, "max-procs", "most processes the node runs at once (default: no limit)")
 	return cmd
+}
+
+func (c *cli) runAgent(cmd *cobra.Command, cfg agent.RunConfig) error {
+	if cfg.DataDir == "" {
+		cfg.DataDir = defaultDataDir(c.getenv)
+	}
+	ctx, stop := interruptible(cmd.Context())
+	defer stop()
+	cfg.Addr = c.addr
+	cfg.Logger = slog.New(slog.NewTextHandler(c.stderr, nil))
+	return agent.Run(ctx, cfg)
+}
+
+// addAgentFlags adds the flags that dev and agent share.
+func (c *cli) addAgentFlags(cmd *cobra.Command, cfg *agent.RunConfig) {
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.DataDir, "data-dir", "", "`DIR` of the agent's state")
+	fl.Var(&sizeValue{p: &cfg.LogMaxBytes}, "log-max-size", "rotate a process's stdout or stderr log past this size")
+	fl.Var(&intValue{p: &cfg.LogFiles, min: 1, hint: "want a number of files, 1 or more"}, "log-files", "log files kept per stream, the live one included")
+	fl.Var(&durationValue{p: &cfg.LogCheckEvery}, "log-check-interval", "how often log sizes are checked (default 2s)")
+	fl.MarkHidden("log-check-interval")
+	fl.Var(&durationValue{p: &cfg.Retention}, "retention", "keep the record and logs of an ended process this long (default 24h)")
+	fl.Var(&durationValue{p: &cfg.GCEvery}, "gc-interval", "how often ended processes are looked at (default 1m)")
+	fl.MarkHidden("gc-interval")
 }
 
 // defaultDataDir is $XDG_STATE_HOME/nefele, else ~/.local/state/nefele, else

@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -126,3 +128,32 @@ func parseSize(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// labelsValue is a k=v,k2=v2 flag of node labels.
+type labelsValue struct{ p *map[string]string }
+
+func (v *labelsValue) String() string {
+	parts := make([]string, 0, len(*v.p))
+	for k, val := range *v.p {
+		parts = append(parts, k+"="+val)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (v *labelsValue) Type() string { return "k=v,..." }
+
+func (v *labelsValue) Set(s string) error {
+	labels := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || !labelKeyRE.MatchString(k) || strings.ContainsAny(val, " \t=") {
+			return fmt.Errorf("want key=value pairs separated by commas, like zone=eu,disk=ssd (keys: letters, digits, '.', '_', '-', '/'); %q is not one", kv)
+		}
+		labels[k] = val
+	}
+	*v.p = labels
+	return nil
+}
+
+var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$`)

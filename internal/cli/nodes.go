@@ -17,7 +17,9 @@ func (c *cli) newNodesCmd() *cobra.Command {
 
 Columns: NAME, ADDRESS, STATE (up or down), PID, SERVER (yes when it is a
 member of the store's quorum), CPU, MEMORY, PROCS (processes running there,
-over its limit when it has one) and AGE. -o json prints an array of records.`,
+over its limit when it has one), AGE (since the agent started) and SEEN (how
+long ago the node was last known up: "now" while it is up). -o json prints
+an array of records.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client, err := c.dial()
@@ -48,6 +50,7 @@ type nodeJSON struct {
 	Processes   int32             `json:"processes"`
 	Version     string            `json:"version"`
 	StartedAt   string            `json:"started_at"`
+	LastSeen    string            `json:"last_seen"`
 }
 
 func toNodeJSON(n *nefele.Node) nodeJSON {
@@ -59,7 +62,7 @@ func toNodeJSON(n *nefele.Node) nodeJSON {
 		Name: n.GetName(), Address: n.GetAddress(), State: n.GetState(), PID: n.GetPid(),
 		Server: n.GetServer(), Labels: labels, CPU: n.GetCpu(), MemoryBytes: n.GetMemoryBytes(),
 		MaxProcs: n.GetMaxProcs(), Processes: n.GetProcesses(), Version: n.GetVersion(),
-		StartedAt: n.GetStartedAt(),
+		StartedAt: n.GetStartedAt(), LastSeen: n.GetLastSeen(),
 	}
 }
 
@@ -72,7 +75,7 @@ func (c *cli) printNodes(nodes []*nefele.Node) error {
 		return writeJSON(c.stdout, out)
 	}
 	now := c.now()
-	t := newTable(c.stdout, "NAME", "ADDRESS", "STATE", "PID", "SERVER", "CPU", "MEMORY", "PROCS", "AGE")
+	t := newTable(c.stdout, "NAME", "ADDRESS", "STATE", "PID", "SERVER", "CPU", "MEMORY", "PROCS", "AGE", "SEEN")
 	for _, n := range nodes {
 		t.row(nodeRow(now, n)...)
 	}
@@ -97,6 +100,10 @@ func nodeRow(now time.Time, n *nefele.Node) []string {
 	if n.GetPid() > 0 {
 		pid = strconv.Itoa(int(n.GetPid()))
 	}
+	seen := "now"
+	if n.GetState() != "up" {
+		seen = age(now, n.GetLastSeen()) + " ago"
+	}
 	return []string{n.GetName(), dash(n.GetAddress()), dash(n.GetState()), pid, server, cpu, mem, procs,
-		age(now, n.GetStartedAt())}
+		age(now, n.GetStartedAt()), seen}
 }

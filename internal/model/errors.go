@@ -21,6 +21,8 @@ var (
 	ErrNotRunning = errors.New("process not running")
 	// ErrUnavailable means the agent cannot serve now (shutting down, store unreachable).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrNoCapacity means the node has no room for the process.
+	ErrNoCapacity = errors.New("no capacity")
 )
 
 // SubjectError carries the value an error is about (a GPID, a name, a path)

@@ -65,4 +65,7 @@ type Node struct {
 	MaxProcs  int               `json:"max_procs"`
 	Version   string            `json:"version"`
 	StartedAt time.Time         `json:"started_at"`
+	// LastSeen is when the node was last known to be up: refreshed while it
+	// runs, and set when it shuts down.
+	LastSeen time.Time `json:"last_seen,omitzero"`
 }

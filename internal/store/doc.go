@@ -6,7 +6,8 @@
 // Key layout (all under /nefele/):
 //
 //	seq/gpid                        the next unreserved GPID sequence number
-//	nodes/<node>                    a node record, bound to the node's lease
+//	nodes/<node>                    a node record (address, labels, capacity, last seen)
+//	alive/<node>                    present while the node's lease lives: the node is up
 //	assign/<node>/<gpid>            what a node must run (it watches its prefix)
 //	t/<tenant>/procs/<gpid>         a process record; survives its node
 //	t/<tenant>/groups/<name>        the GPIDs that currently hold a name

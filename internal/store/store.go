@@ -40,6 +40,7 @@ func (s *Store) eventPrefix() string             { return "/nefele/t/" + s.tenan
 func assignKey(node string, g model.GPID) string { return "/nefele/assign/" + node + "/" + string(g) }
 func assignPrefix(node string) string            { return "/nefele/assign/" + node + "/" }
 func nodeKey(node string) string                 { return "/nefele/nodes/" + node }
+func aliveKey(node string) string                { return "/nefele/alive/" + node }
 
 func (s *Store) eventKey(e model.Event) string {
 	return fmt.Sprintf("%s%020d-%s", s.eventPrefix(), e.Time.UnixNano(), e.GPID)
@@ -391,27 +392,46 @@ func (s *Store) TrimEvents(ctx context.Context, keep int64) error {
 	return err
 }
 
-// PutNode writes the node record bound to lease.
+// PutNode writes the node record, which outlives the node, and its
+// liveness key, bound to lease: the node is up while the lease lives.
 func (s *Store) PutNode(ctx context.Context, n model.Node, lease clientv3.LeaseID) error {
-	if _, err := s.c.Put(ctx, nodeKey(n.Name), encode(n), clientv3.WithLease(lease)); err != nil {
+	ops := []clientv3.Op{clientv3.OpPut(nodeKey(n.Name), encode(n))}
+	if lease != 0 {
+		ops = append(ops, clientv3.OpPut(aliveKey(n.Name), n.Address, clientv3.WithLease(lease)))
+	}
+	if _, err := s.c.Txn(ctx).Then(ops...).Commit(); err != nil {
 		return fmt.Errorf("register node %s: %w", n.Name, err)
 	}
 	return nil
 }
 
-// Nodes returns the records of the nodes that are up.
-func (s *Store) Nodes(ctx context.Context) ([]model.Node, error) {
-	res, err := s.c.Get(ctx, "/nefele/nodes/", clientv3.WithPrefix())
+// NodeRecord is a node with whether its liveness key exists.
+type NodeRecord struct {
+	model.Node
+	Up bool
+}
+
+// Nodes returns every node ever registered, up or not, by name.
+func (s *Store) Nodes(ctx context.Context) ([]NodeRecord, error) {
+	res, err := s.c.Txn(ctx).Then(
+		clientv3.OpGet("/nefele/nodes/", clientv3.WithPrefix()),
+		clientv3.OpGet("/nefele/alive/", clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
-	out := make([]model.Node, 0, len(res.Kvs))
-	for _, kv := range res.Kvs {
+	alive := map[string]bool{}
+	for _, kv := range res.Responses[1].GetResponseRange().Kvs {
+		alive[strings.TrimPrefix(string(kv.Key), "/nefele/alive/")] = true
+	}
+	kvs := res.Responses[0].GetResponseRange().Kvs
+	out := make([]NodeRecord, 0, len(kvs))
+	for _, kv := range kvs {
 		var n model.Node
 		if err := json.Unmarshal(kv.Value, &n); err != nil {
 			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
 		}
-		out = append(out, n)
+		out = append(out, NodeRecord{Node: n, Up: alive[n.Name]})
 	}
 	return out, nil
 }

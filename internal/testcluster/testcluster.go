@@ -76,6 +76,7 @@ type Agent struct {
 
 	t      testing.TB
 	marker string
+	sub    string // the subcommand: dev or agent
 	mu     sync.Mutex // guards cmd and exited
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -86,7 +87,19 @@ type Agent struct {
 // until it serves.
 func StartAgent(t testing.TB, extraArgs ...string) *Agent {
 	t.Helper()
-	a := &Agent{t: t, DataDir: t.TempDir(), marker: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())}
+	return startAs(t, "dev", extraArgs)
+}
+
+// StartNode starts `nefele agent` with extraArgs (--name, --labels, --cpu,
+// --max-procs, …) on a fresh data dir and port 0 and waits until it serves.
+func StartNode(t testing.TB, extraArgs ...string) *Agent {
+	t.Helper()
+	return startAs(t, "agent", extraArgs)
+}
+
+func startAs(t testing.TB, sub string, extraArgs []string) *Agent {
+	t.Helper()
+	a := &Agent{t: t, DataDir: t.TempDir(), marker: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()), sub: sub}
 	a.start(extraArgs...)
 	t.Cleanup(a.cleanup)
 	return a
@@ -112,7 +125,7 @@ func (s *syncBuffer) String() string {
 
 func (a *Agent) start(extraArgs ...string) {
 	a.t.Helper()
-	args := append([]string{"dev", "--data-dir", a.DataDir, "--addr", "127.0.0.1:0"}, extraArgs...)
+	args := append([]string{a.sub, "--data-dir", a.DataDir, "--addr", "127.0.0.1:0"}, extraArgs...)
 	cmd := exec.Command(Binary(a.t), args...)
 	cmd.Env = append(os.Environ(), "NEFELE_TEST_MARKER="+a.marker)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -30,30 +30,32 @@ type Reason int32
 
 const (
 	Reason_REASON_UNSPECIFIED          Reason = 0
-	Reason_REASON_NO_SUCH_PROCESS      Reason = 1 // no process has that GPID or name
-	Reason_REASON_INVALID_ARGUMENT     Reason = 2 // a request field is malformed
-	Reason_REASON_NAME_IN_USE          Reason = 3 // the name belongs to a live process
-	Reason_REASON_EXECUTABLE_NOT_FOUND Reason = 4 // the command cannot be found (shell exit 127)
-	Reason_REASON_NOT_EXECUTABLE       Reason = 5 // the command exists but cannot be executed (126)
-	Reason_REASON_START_FAILED         Reason = 6 // the process could not be started for another cause
-	Reason_REASON_NOT_RUNNING          Reason = 7 // the operation needs a live process
-	Reason_REASON_UNAVAILABLE          Reason = 8 // the agent or its store cannot serve now
-	Reason_REASON_INTERNAL             Reason = 9 // a bug: please report it
+	Reason_REASON_NO_SUCH_PROCESS      Reason = 1  // no process has that GPID or name
+	Reason_REASON_INVALID_ARGUMENT     Reason = 2  // a request field is malformed
+	Reason_REASON_NAME_IN_USE          Reason = 3  // the name belongs to a live process
+	Reason_REASON_EXECUTABLE_NOT_FOUND Reason = 4  // the command cannot be found (shell exit 127)
+	Reason_REASON_NOT_EXECUTABLE       Reason = 5  // the command exists but cannot be executed (126)
+	Reason_REASON_START_FAILED         Reason = 6  // the process could not be started for another cause
+	Reason_REASON_NOT_RUNNING          Reason = 7  // the operation needs a live process
+	Reason_REASON_UNAVAILABLE          Reason = 8  // the agent or its store cannot serve now
+	Reason_REASON_INTERNAL             Reason = 9  // a bug: please report it
+	Reason_REASON_NO_CAPACITY          Reason = 10 // the node has no room for the process
 )
 
 // Enum value maps for Reason.
 var (
 	Reason_name = map[int32]string{
-		0: "REASON_UNSPECIFIED",
-		1: "REASON_NO_SUCH_PROCESS",
-		2: "REASON_INVALID_ARGUMENT",
-		3: "REASON_NAME_IN_USE",
-		4: "REASON_EXECUTABLE_NOT_FOUND",
-		5: "REASON_NOT_EXECUTABLE",
-		6: "REASON_START_FAILED",
-		7: "REASON_NOT_RUNNING",
-		8: "REASON_UNAVAILABLE",
-		9: "REASON_INTERNAL",
+		0:  "REASON_UNSPECIFIED",
+		1:  "REASON_NO_SUCH_PROCESS",
+		2:  "REASON_INVALID_ARGUMENT",
+		3:  "REASON_NAME_IN_USE",
+		4:  "REASON_EXECUTABLE_NOT_FOUND",
+		5:  "REASON_NOT_EXECUTABLE",
+		6:  "REASON_START_FAILED",
+		7:  "REASON_NOT_RUNNING",
+		8:  "REASON_UNAVAILABLE",
+		9:  "REASON_INTERNAL",
+		10: "REASON_NO_CAPACITY",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":          0,
@@ -66,6 +68,7 @@ var (
 		"REASON_NOT_RUNNING":          7,
 		"REASON_UNAVAILABLE":          8,
 		"REASON_INTERNAL":             9,
+		"REASON_NO_CAPACITY":          10,
 	}
 )
 
@@ -2048,16 +2051,18 @@ type Node struct {
 	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Address string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	// state is "up" or "down".
-	State         string            `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
-	Pid           int32             `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
-	Server        bool              `protobuf:"varint,5,opt,name=server,proto3" json:"server,omitempty"`
-	Labels        map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Cpu           int32             `protobuf:"varint,7,opt,name=cpu,proto3" json:"cpu,omitempty"`
-	MemoryBytes   int64             `protobuf:"varint,8,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
-	MaxProcs      int32             `protobuf:"varint,9,opt,name=max_procs,json=maxProcs,proto3" json:"max_procs,omitempty"`
-	Version       string            `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"`
-	StartedAt     string            `protobuf:"bytes,11,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	Processes     int32             `protobuf:"varint,12,opt,name=processes,proto3" json:"processes,omitempty"`
+	State       string            `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Pid         int32             `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
+	Server      bool              `protobuf:"varint,5,opt,name=server,proto3" json:"server,omitempty"`
+	Labels      map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Cpu         int32             `protobuf:"varint,7,opt,name=cpu,proto3" json:"cpu,omitempty"`
+	MemoryBytes int64             `protobuf:"varint,8,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	MaxProcs    int32             `protobuf:"varint,9,opt,name=max_procs,json=maxProcs,proto3" json:"max_procs,omitempty"`
+	Version     string            `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"`
+	StartedAt   string            `protobuf:"bytes,11,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	Processes   int32             `protobuf:"varint,12,opt,name=processes,proto3" json:"processes,omitempty"`
+	// last_seen is when the node was last known up (RFC 3339).
+	LastSeen      string `protobuf:"bytes,13,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2174,6 +2179,13 @@ func (x *Node) GetProcesses() int32 {
 		return x.Processes
 	}
 	return 0
+}
+
+func (x *Node) GetLastSeen() string {
+	if x != nil {
+		return x.LastSeen
+	}
+	return ""
 }
 
 type ListNodesResponse struct {
@@ -2436,7 +2448,7 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x06reason\x18\a \x01(\tR\x06reason\"8\n" +
 	"\x0eEventsResponse\x12&\n" +
 	"\x05event\x18\x01 \x01(\v2\x10.nefele.v1.EventR\x05event\"\x12\n" +
-	"\x10ListNodesRequest\"\x8d\x03\n" +
+	"\x10ListNodesRequest\"\xaa\x03\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x14\n" +
@@ -2451,7 +2463,8 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	" \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
 	"started_at\x18\v \x01(\tR\tstartedAt\x12\x1c\n" +
-	"\tprocesses\x18\f \x01(\x05R\tprocesses\x1a9\n" +
+	"\tprocesses\x18\f \x01(\x05R\tprocesses\x12\x1b\n" +
+	"\tlast_seen\x18\r \x01(\tR\blastSeen\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\":\n" +
@@ -2462,7 +2475,7 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x1d\n" +
 	"\n" +
-	"go_version\x18\x03 \x01(\tR\tgoVersion*\x8b\x02\n" +
+	"go_version\x18\x03 \x01(\tR\tgoVersion*\xa3\x02\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16REASON_NO_SUCH_PROCESS\x10\x01\x12\x1b\n" +
@@ -2473,7 +2486,9 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x13REASON_START_FAILED\x10\x06\x12\x16\n" +
 	"\x12REASON_NOT_RUNNING\x10\a\x12\x16\n" +
 	"\x12REASON_UNAVAILABLE\x10\b\x12\x13\n" +
-	"\x0fREASON_INTERNAL\x10\t*\x83\x01\n" +
+	"\x0fREASON_INTERNAL\x10\t\x12\x16\n" +
+	"\x12REASON_NO_CAPACITY\x10\n" +
+	"*\x83\x01\n" +
 	"\rRestartPolicy\x12\x1e\n" +
 	"\x1aRESTART_POLICY_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RESTART_POLICY_NEVER\x10\x01\x12\x1d\n" +
