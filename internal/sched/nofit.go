@@ -47,8 +47,9 @@ func (e *NoFitError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns ErrNoFit.
-func (e *NoFitError) Unwrap() error { return ErrNoFit }
+// Unwrap returns ErrNoFit and model.ErrNoCapacity, so that the API's error
+// table maps it to no_capacity.
+func (e *NoFitError) Unwrap() []error { return []error{ErrNoFit, model.ErrNoCapacity} }
 
 // noFit returns the *NoFitError of req over nodes, where none fits.
 func noFit(req *Request, nodes []NodeView) error {

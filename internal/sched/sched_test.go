@@ -41,7 +41,7 @@ func names(cands []Candidate) []string {
 func noFitOf(t *testing.T, err error) *NoFitError {
 	t.Helper()
 	var nf *NoFitError
-	if !errors.Is(err, ErrNoFit) || !errors.As(err, &nf) {
+	if !errors.Is(err, ErrNoFit) || !errors.Is(err, model.ErrNoCapacity) || !errors.As(err, &nf) {
 		t.Fatalf("error %v: not a *NoFitError matching ErrNoFit", err)
 	}
 	return nf
