@@ -49,6 +49,9 @@ func (a *Agent) Spawn(ctx context.Context, name string, replicas int, spec model
 	if err := spec.Validate(group); err != nil {
 		return nil, err
 	}
+	if err := a.place(ctx, spec, name, max(replicas, 1)); err != nil {
+		return nil, err
+	}
 	if err := a.admit(max(replicas, 1)); err != nil {
 		return nil, err
 	}

@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/nefele/nefele/internal/logfile"
+	"github.com/nefele/nefele/internal/model"
 )
 
 // RunConfig configures Run with plain values, as the CLI's flags give them.
@@ -19,9 +21,10 @@ type RunConfig struct {
 	Name string
 	// Labels describe the node to the scheduler.
 	Labels map[string]string
-	// CPU, Memory and MaxProcs are the node's capacity (zero: the machine's; no limit).
+	// CPU, Memory and MaxProcs are the node's capacity (zero: the machine's;
+	// no limit). Memory is a size like "8Gi" (see model.ParseMemory).
 	CPU      int
-	Memory   int64
+	Memory   string
 	MaxProcs int
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
@@ -41,8 +44,16 @@ func Run(ctx context.Context, cfg RunConfig) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	var memory int64
+	if cfg.Memory != "" {
+		m, err := model.ParseMemory(cfg.Memory)
+		if err != nil {
+			return fmt.Errorf("--memory: %w", err)
+		}
+		memory = m
+	}
 	a, err := New(Config{DataDir: cfg.DataDir, Addr: cfg.Addr, Name: cfg.Name, Logger: cfg.Logger,
-		Labels: cfg.Labels, CPU: cfg.CPU, Memory: cfg.Memory, MaxProcs: cfg.MaxProcs,
+		Labels: cfg.Labels, CPU: cfg.CPU, Memory: memory, MaxProcs: cfg.MaxProcs,
 		Logs:        logfile.Policy{MaxBytes: cfg.LogMaxBytes, Files: cfg.LogFiles},
 		RotateEvery: cfg.LogCheckEvery, Retention: cfg.Retention, GCEvery: cfg.GCEvery})
 	if err != nil {

@@ -15,6 +15,9 @@ func (a *Agent) Exec(ctx context.Context, spec model.Spec, opts apiserver.ExecOp
 	if err := spec.Validate(false); err != nil {
 		return nil, model.Process{}, err
 	}
+	if err := a.place(ctx, spec, "", 1); err != nil {
+		return nil, model.Process{}, err
+	}
 	if err := a.admit(1); err != nil {
 		return nil, model.Process{}, err
 	}

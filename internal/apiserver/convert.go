@@ -50,18 +50,52 @@ func specFromWire(s *nefelev1.Spec) (model.Spec, error) {
 	if !ok {
 		return model.Spec{}, model.Invalid(s.Restart.String(), "invalid restart policy "+s.Restart.String()+": use never, on-failure or always")
 	}
+	var res model.Resources
+	var err error
+	if s.Cpu != "" {
+		if res.CPUMilli, err = model.ParseCPU(s.Cpu); err != nil {
+			return model.Spec{}, err
+		}
+	}
+	if s.Memory != "" {
+		if res.MemoryBytes, err = model.ParseMemory(s.Memory); err != nil {
+			return model.Spec{}, err
+		}
+	}
+	cons := make([]model.Constraint, 0, len(s.Constraints))
+	for _, c := range s.Constraints {
+		mc, err := model.ParseConstraint(c)
+		if err != nil {
+			return model.Spec{}, err
+		}
+		cons = append(cons, mc)
+	}
 	return model.Spec{
 		Command: s.Command, Env: s.Env, Workdir: s.Workdir, Restart: policy,
 		MaxRestarts: int(s.MaxRestarts), StopSignal: s.StopSignal,
 		StopTimeout: time.Duration(s.StopTimeoutMs) * time.Millisecond,
+		Resources:   res,
+		Constraints: cons, Node: s.Node,
 	}, nil
 }
 
 func specToWire(s model.Spec) *nefelev1.Spec {
-	return &nefelev1.Spec{
+	cons := make([]string, len(s.Constraints))
+	for i, c := range s.Constraints {
+		cons[i] = c.String()
+	}
+	w := &nefelev1.Spec{
 		Command: s.Command, Env: s.Env, Workdir: s.Workdir, Restart: restartToWire(s.Restart),
 		MaxRestarts: int32(s.MaxRestarts), StopSignal: s.StopSignal, StopTimeoutMs: s.StopTimeout.Milliseconds(),
+		Constraints: cons, Node: s.Node,
 	}
+	if s.Resources.CPUMilli > 0 {
+		w.Cpu = model.FormatCPU(s.Resources.CPUMilli)
+	}
+	if s.Resources.MemoryBytes > 0 {
+		w.Memory = model.FormatMemory(s.Resources.MemoryBytes)
+	}
+	return w
 }
 
 func processToWire(p model.Process) *nefelev1.Process {

@@ -50,7 +50,7 @@ cluster milestone; today every agent is a cluster of its own.`,
 	fl.StringVar(&cfg.Name, "name", "", "node `NAME` (default: the host name, kept in the data dir)")
 	fl.Var(&labelsValue{p: &cfg.Labels}, "labels", "node labels, like zone=eu,disk=ssd")
 	fl.Var(&intValue{p: &cfg.CPU, min: 0, hint: "want a number of CPUs, 1 or more (0: the machine's)"}, "cpu", "CPUs the node offers (default: the machine's)")
-	fl.Var(&sizeValue{p: &cfg.Memory}, "memory", "memory the node offers, like 8GiB (default: the machine's)")
+	fl.StringVar(&cfg.Memory, "memory", "", "memory the node offers, like 8Gi or 16G (default: the machine's)")
 	fl.Var(&intValue{p: &cfg.MaxProcs, min: 0, hint: "want a number of processes, 0 (no limit) or more"}, "max-procs", "most processes the node runs at once (default: no limit)")
 	return cmd
 }

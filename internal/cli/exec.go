@@ -26,6 +26,7 @@ type execFlags struct {
 	tty         bool
 	env         []string
 	workdir     string
+	place       placeFlags
 }
 
 func (c *cli) newExecCmd() *cobra.Command {
@@ -51,6 +52,7 @@ in raw mode until exec ends; otherwise the terminal is 24x80.`,
 	fl.BoolVarP(&f.tty, "tty", "t", false, "give the process a pseudo-terminal")
 	fl.Var(&envValue{p: &f.env}, "env", "add KEY=VALUE to the environment (repeatable)")
 	fl.StringVar(&f.workdir, "workdir", "", "working `DIR` (default the agent's)")
+	f.place.add(cmd)
 	return cmd
 }
 
@@ -69,7 +71,9 @@ func (c *cli) exec(cmd *cobra.Command, f *execFlags, args []string) error {
 	}
 	tty := c.openTTY(f, &opts)
 	defer tty.restore()
-	s, err := client.Exec(cmd.Context(), &nefele.Spec{Command: args, Env: f.env, Workdir: f.workdir}, opts)
+	spec := &nefele.Spec{Command: args, Env: f.env, Workdir: f.workdir}
+	f.place.apply(spec)
+	s, err := client.Exec(cmd.Context(), spec, opts)
 	if err != nil {
 		return err
 	}

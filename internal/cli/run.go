@@ -28,6 +28,7 @@ type runFlags struct {
 	workdir     string
 	stopSignal  string
 	stopTimeout time.Duration
+	place       placeFlags
 }
 
 func (c *cli) newRunCmd() *cobra.Command {
@@ -59,6 +60,7 @@ to stderr and run exits 127 (command not found), 126 (not executable) or 1.`,
 	fl.StringVar(&f.workdir, "workdir", "", "working `DIR` (default the agent's)")
 	fl.StringVar(&f.stopSignal, "stop-signal", "", "`SIG` that stop sends first, like TERM or INT (default TERM)")
 	fl.Var(&durationValue{p: &f.stopTimeout}, "stop-timeout", "grace between the stop signal and SIGKILL (default 10s)")
+	f.place.add(cmd)
 	return cmd
 }
 
@@ -70,6 +72,7 @@ func (c *cli) run(cmd *cobra.Command, f *runFlags, args []string) error {
 		Command: args, Env: f.env, Workdir: f.workdir, Restart: restartPolicies[f.restart],
 		MaxRestarts: int32(f.maxRestarts), StopSignal: f.stopSignal, StopTimeoutMs: f.stopTimeout.Milliseconds(),
 	}
+	f.place.apply(spec)
 	client, err := c.dial()
 	if err != nil {
 		return err

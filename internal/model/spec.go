@@ -16,6 +16,11 @@ type Spec struct {
 	MaxRestarts int           `json:"max_restarts,omitempty"`
 	StopSignal  string        `json:"stop_signal,omitempty"`
 	StopTimeout time.Duration `json:"stop_timeout,omitempty"`
+	// Resources is what the process asks of its node's capacity.
+	Resources Resources `json:"resources,omitzero"`
+	// Constraints filter the nodes it may run on; Node pins it to one.
+	Constraints []Constraint `json:"constraints,omitempty"`
+	Node        string       `json:"node,omitempty"`
 }
 
 // DefaultStopTimeout is the grace between the stop signal and SIGKILL.
@@ -73,5 +78,5 @@ func (s *Spec) Validate(group bool) error {
 	if s.StopTimeout == 0 {
 		s.StopTimeout = DefaultStopTimeout
 	}
-	return nil
+	return s.Resources.Validate()
 }

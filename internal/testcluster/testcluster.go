@@ -76,7 +76,7 @@ type Agent struct {
 
 	t      testing.TB
 	marker string
-	sub    string // the subcommand: dev or agent
+	sub    string     // the subcommand: dev or agent
 	mu     sync.Mutex // guards cmd and exited
 	cmd    *exec.Cmd
 	exited chan struct{}

@@ -337,6 +337,15 @@ type Spec struct {
 	StopSignal string `protobuf:"bytes,6,opt,name=stop_signal,json=stopSignal,proto3" json:"stop_signal,omitempty"`
 	// stop_timeout_ms is the grace between the stop signal and SIGKILL (default 10 s).
 	StopTimeoutMs int64 `protobuf:"varint,7,opt,name=stop_timeout_ms,json=stopTimeoutMs,proto3" json:"stop_timeout_ms,omitempty"`
+	// cpu and memory are what the process asks of its node's capacity: cpu
+	// in cores or millicores ("0.5", "500m", "2"), memory with a unit ("512Mi",
+	// "1Gi", "2G") or in bytes. Empty asks nothing.
+	Cpu    string `protobuf:"bytes,8,opt,name=cpu,proto3" json:"cpu,omitempty"`
+	Memory string `protobuf:"bytes,9,opt,name=memory,proto3" json:"memory,omitempty"`
+	// constraints filter the nodes by label: "key=value" or "key!=value".
+	Constraints []string `protobuf:"bytes,10,rep,name=constraints,proto3" json:"constraints,omitempty"`
+	// node pins the process to the node of that name.
+	Node          string `protobuf:"bytes,11,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -418,6 +427,34 @@ func (x *Spec) GetStopTimeoutMs() int64 {
 		return x.StopTimeoutMs
 	}
 	return 0
+}
+
+func (x *Spec) GetCpu() string {
+	if x != nil {
+		return x.Cpu
+	}
+	return ""
+}
+
+func (x *Spec) GetMemory() string {
+	if x != nil {
+		return x.Memory
+	}
+	return ""
+}
+
+func (x *Spec) GetConstraints() []string {
+	if x != nil {
+		return x.Constraints
+	}
+	return nil
+}
+
+func (x *Spec) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
 }
 
 // Process is one record of the process table.
@@ -2335,7 +2372,7 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x16nefele/v1/nefele.proto\x12\tnefele.v1\"R\n" +
 	"\vErrorDetail\x12)\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x11.nefele.v1.ReasonR\x06reason\x12\x18\n" +
-	"\asubject\x18\x02 \x01(\tR\asubject\"\xec\x01\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\"\xcc\x02\n" +
 	"\x04Spec\x12\x18\n" +
 	"\acommand\x18\x01 \x03(\tR\acommand\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x18\n" +
@@ -2344,7 +2381,12 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\fmax_restarts\x18\x05 \x01(\x05R\vmaxRestarts\x12\x1f\n" +
 	"\vstop_signal\x18\x06 \x01(\tR\n" +
 	"stopSignal\x12&\n" +
-	"\x0fstop_timeout_ms\x18\a \x01(\x03R\rstopTimeoutMs\"\x87\x04\n" +
+	"\x0fstop_timeout_ms\x18\a \x01(\x03R\rstopTimeoutMs\x12\x10\n" +
+	"\x03cpu\x18\b \x01(\tR\x03cpu\x12\x16\n" +
+	"\x06memory\x18\t \x01(\tR\x06memory\x12 \n" +
+	"\vconstraints\x18\n" +
+	" \x03(\tR\vconstraints\x12\x12\n" +
+	"\x04node\x18\v \x01(\tR\x04node\"\x87\x04\n" +
 	"\aProcess\x12\x12\n" +
 	"\x04gpid\x18\x01 \x01(\tR\x04gpid\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
