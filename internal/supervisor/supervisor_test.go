@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/nefele/nefele/internal/isolate"
 	"github.com/nefele/nefele/internal/model"
 )
@@ -80,3 +82,24 @@ func sample(n int, f func()) []time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func TestShutdownLeavesNoGoroutines(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	s, err := New(Config{Node: "test", LogDir: t.TempDir(),
+		Record: func(context.Context, model.State, model.Process) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if _, err := s.Start(context.Background(), model.Process{GPID: model.FormatGPID(uint64(i)),
+			Spec: model.Spec{Command: []string{"sleep", "60"}, Restart: model.RestartAlways, StopTimeout: time.Second}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.List()); n != 0 {
+		t.Fatalf("%d processes still managed after Shutdown", n)
+	}
+}
