@@ -217,6 +217,16 @@ func (c *Client) Version(ctx context.Context) (*nefelev1.VersionResponse, error)
 	return res.Msg, nil
 }
 
+// Join asks the agent to let a new node into its cluster. It is what
+// `nefele agent --join` calls; programs have no need of it.
+func (c *Client) Join(ctx context.Context, name, peerURL string, server bool) (*nefelev1.JoinResponse, error) {
+	res, err := c.cluster.Join(ctx, connect.NewRequest(&nefelev1.JoinRequest{Name: name, PeerUrl: peerURL, Server: server}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg, nil
+}
+
 // Events calls fn for every state transition, oldest first; with follow it
 // goes on with new ones until ctx is done or fn returns an error.
 func (c *Client) Events(ctx context.Context, follow bool, fn func(*Event) error) error {

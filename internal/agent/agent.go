@@ -29,7 +29,8 @@ type Agent struct {
 	log *slog.Logger
 
 	lock   *flock.Flock
-	etcd   *etcdembed.Member
+	etcd   *etcdembed.Member // nil on a worker
+	remote *clientv3.Client  // a worker's client of the cluster's members
 	store  *store.Store
 	sup    *supervisor.Supervisor
 	lis    net.Listener
@@ -74,14 +75,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if a.lis, err = net.Listen("tcp", a.cfg.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w (is another agent running there? pick another with --addr)", a.cfg.Addr, err)
 	}
-	a.etcd, err = etcdembed.Start(ctx, etcdembed.Config{
-		Dir: filepath.Join(a.cfg.DataDir, "etcd"), Name: name,
-		TickMs: a.cfg.EtcdTickMs, ElectionMs: a.cfg.EtcdElectionMs,
-	})
+	client, err := a.connectStore(ctx, name)
 	if err != nil {
 		return err
 	}
-	a.store = store.New(a.etcd.Client())
+	a.store = store.New(client)
 	if err := a.startSupervisor(name); err != nil {
 		return err
 	}
@@ -149,7 +147,7 @@ func (a *Agent) register(ctx context.Context, name string) error {
 	}()
 	now := time.Now()
 	a.node = model.Node{
-		Name: name, Address: a.Addr(), PID: os.Getpid(), Server: true, Labels: a.cfg.Labels,
+		Name: name, Address: a.Addr(), PID: os.Getpid(), Server: a.etcd != nil, Labels: a.cfg.Labels,
 		CPU: a.cfg.CPU, Memory: a.cfg.Memory, MaxProcs: a.cfg.MaxProcs, Version: apiserver.Version,
 		StartedAt: now, LastSeen: now,
 	}
@@ -259,8 +257,11 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		a.http.Close()
 	}
 	if a.store != nil && a.lease != 0 {
-		a.lastSeen(ctx)
-		a.store.Client().Revoke(ctx, a.lease)
+		// The store may have lost its quorum if the cluster goes down too.
+		sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+		a.lastSeen(sctx)
+		a.store.Client().Revoke(sctx, a.lease)
+		scancel()
 	}
 	a.teardown()
 	return err
@@ -282,6 +283,9 @@ func (a *Agent) teardown() {
 	a.cancel()
 	if a.lis != nil {
 		a.lis.Close()
+	}
+	if a.remote != nil {
+		a.remote.Close()
 	}
 	if a.etcd != nil {
 		a.etcd.Close()

@@ -22,6 +22,11 @@ type Config struct {
 	Name string
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
+	// Join lists API addresses of agents of a cluster to join; empty starts
+	// a new cluster of one. Server asks to join as an etcd member (at most 5
+	// vote); otherwise, or when 5 already vote, the agent joins as a worker.
+	Join   []string
+	Server bool
 	// Labels describe the node to the scheduler (zone=eu, disk=ssd).
 	Labels map[string]string
 	// CPU, Memory and MaxProcs are the node's capacity; zero means what the

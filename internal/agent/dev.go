@@ -19,6 +19,9 @@ type RunConfig struct {
 	Addr string
 	// Name is the node name (default: the one kept in the data dir, or the host name).
 	Name string
+	// Join and Server: see Config.
+	Join   []string
+	Server bool
 	// Labels describe the node to the scheduler.
 	Labels map[string]string
 	// CPU, Memory and MaxProcs are the node's capacity (zero: the machine's;
@@ -53,7 +56,7 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		memory = m
 	}
 	a, err := New(Config{DataDir: cfg.DataDir, Addr: cfg.Addr, Name: cfg.Name, Logger: cfg.Logger,
-		Labels: cfg.Labels, CPU: cfg.CPU, Memory: memory, MaxProcs: cfg.MaxProcs,
+		Labels: cfg.Labels, CPU: cfg.CPU, Memory: memory, MaxProcs: cfg.MaxProcs, Join: cfg.Join, Server: cfg.Server,
 		Logs:        logfile.Policy{MaxBytes: cfg.LogMaxBytes, Files: cfg.LogFiles},
 		RotateEvery: cfg.LogCheckEvery, Retention: cfg.Retention, GCEvery: cfg.GCEvery})
 	if err != nil {

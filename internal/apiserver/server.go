@@ -55,6 +55,15 @@ type ExecSession interface {
 	Record() model.Process
 }
 
+// JoinResult is what a joining node is told.
+type JoinResult struct {
+	Server         bool
+	InitialCluster string
+	ClientURLs     []string
+	MemberID       uint64
+	Reason         string
+}
+
 // Backend is what the API needs from the agent.
 type Backend interface {
 	Spawn(ctx context.Context, name string, replicas int, spec model.Spec) ([]model.Process, error)
@@ -68,6 +77,7 @@ type Backend interface {
 	Exec(ctx context.Context, spec model.Spec, opts ExecOptions) (ExecSession, model.Process, error)
 	Events(ctx context.Context, follow bool, fn func(model.Event) error) error
 	Nodes(ctx context.Context) ([]NodeStatus, error)
+	Join(ctx context.Context, name, peerURL string, server bool) (JoinResult, error)
 	NodeName() string
 }
 
@@ -206,6 +216,16 @@ func (s *Server) ListNodes(ctx context.Context, _ *connect.Request[nefelev1.List
 		out[i] = nodeToWire(n)
 	}
 	return connect.NewResponse(&nefelev1.ListNodesResponse{Nodes: out}), nil
+}
+
+// Join implements ClusterService.Join.
+func (s *Server) Join(ctx context.Context, req *connect.Request[nefelev1.JoinRequest]) (*connect.Response[nefelev1.JoinResponse], error) {
+	r, err := s.b.Join(ctx, req.Msg.Name, req.Msg.PeerUrl, req.Msg.Server)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.JoinResponse{Server: r.Server, InitialCluster: r.InitialCluster,
+		ClientUrls: r.ClientURLs, MemberId: r.MemberID, Reason: r.Reason}), nil
 }
 
 // Version implements ClusterService.Version.

@@ -29,14 +29,19 @@ with its state in --data-dir (default $XDG_STATE_HOME/nefele, or
 func (c *cli) newAgentCmd() *cobra.Command {
 	cfg := agent.RunConfig{LogMaxBytes: 10 << 20, LogFiles: 3}
 	cmd := &cobra.Command{
-		Use:   "agent --data-dir DIR [--name NAME] [--addr HOST:PORT] [--labels k=v,...] [--cpu N] [--memory SIZE] [--max-procs N]",
+		Use:   "agent --data-dir DIR [--name NAME] [--addr HOST:PORT] [--server] [--join ADDR[,ADDR...]] [--labels k=v,...] [--cpu N] [--memory SIZE] [--max-procs N]",
 		Short: "Run an agent of a node in the foreground",
 		Long: `agent runs the agent of one node: the API at --addr, its processes, and an
 embedded etcd member, with its state in --data-dir. --labels, --cpu, --memory
 and --max-procs describe the node (capacity defaults to what the machine
 has; --max-procs 0 means no limit): a spawn beyond --max-procs is refused.
-Joining other agents into one cluster (--server, --join) comes with the
-cluster milestone; today every agent is a cluster of its own.`,
+
+Without --join the agent starts a new cluster of its own, with an embedded
+etcd member. With --join ADDR (the API address of any agent of a cluster) it
+joins that cluster: with --server as an etcd member (added as a learner,
+promoted once in sync; at most 5 members vote, later servers join as
+workers and say so), otherwise as a worker, an etcd client of the members.
+A restarted agent finds its role in its data dir and needs no --join.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.DataDir == "" {
@@ -48,6 +53,8 @@ cluster milestone; today every agent is a cluster of its own.`,
 	c.addAgentFlags(cmd, &cfg)
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.Name, "name", "", "node `NAME` (default: the host name, kept in the data dir)")
+	fl.BoolVar(&cfg.Server, "server", false, "join as an etcd member (a voter, up to 5)")
+	fl.StringSliceVar(&cfg.Join, "join", nil, "API `ADDR`esses of agents of the cluster to join")
 	fl.Var(&labelsValue{p: &cfg.Labels}, "labels", "node labels, like zone=eu,disk=ssd")
 	fl.Var(&intValue{p: &cfg.CPU, min: 0, hint: "want a number of CPUs, 1 or more (0: the machine's)"}, "cpu", "CPUs the node offers (default: the machine's)")
 	fl.StringVar(&cfg.Memory, "memory", "", "memory the node offers, like 8Gi or 16G (default: the machine's)")

@@ -159,3 +159,25 @@ func kernelAtLeast(major, minor int) bool {
 	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi)
 	return ma > major || ma == major && mi >= minor
 }
+
+// withGPIDAny returns the live session leaders whose environment says they
+// are gpid on node.
+func withGPIDAny(gpid, node string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !alive(pid) {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		s := "\x00" + string(env) + "\x00"
+		if err != nil || !strings.Contains(s, "\x00NEFELE_GPID="+gpid+"\x00") || !strings.Contains(s, "\x00NEFELE_NODE="+node+"\x00") {
+			continue
+		}
+		if sid, err := unix.Getsid(pid); err == nil && sid == pid {
+			out = append(out, pid)
+		}
+	}
+	return out
+}

@@ -5,7 +5,9 @@ package etcdembed
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -26,12 +28,17 @@ type Config struct {
 	TickMs, ElectionMs uint
 	// LogLevel is the level of etcd's own log, written to Dir/etcd.log.
 	LogLevel string
+	// InitialCluster and Join start a member that joins an existing cluster
+	// (after it was added, as a learner, by a member of that cluster).
+	InitialCluster string
+	Join           bool
 }
 
 // Member is a running embedded etcd member.
 type Member struct {
-	etcd   *embed.Etcd
-	client *clientv3.Client
+	etcd    *embed.Etcd
+	client  *clientv3.Client
+	peerURL string
 }
 
 // Start starts a single-member cluster in cfg.Dir (or restarts the one that
@@ -52,6 +59,12 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 	ec.InitialCluster = cfg.Name + "=" + peer.String()
+	if cfg.InitialCluster != "" {
+		ec.InitialCluster = cfg.InitialCluster
+	}
+	if cfg.Join {
+		ec.ClusterState = embed.ClusterStateFlagExisting
+	}
 	// Keep an hour of history (watches from an older revision fail), so
 	// that the store does not grow without bound.
 	ec.AutoCompactionMode, ec.AutoCompactionRetention = "periodic", "1h"
@@ -71,20 +84,45 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd not ready: %w", ctx.Err())
 	}
-	return &Member{etcd: e, client: v3client.New(e.Server)}, nil
+	return &Member{etcd: e, client: v3client.New(e.Server), peerURL: peer.String()}, nil
 }
 
 func urls(cfg Config) (client, peer url.URL, err error) {
-	c, err := url.Parse(orDefault(cfg.ClientURL, "http://127.0.0.1:0"))
+	c, err := concreteURL(orDefault(cfg.ClientURL, "http://127.0.0.1:0"))
 	if err != nil {
 		return client, peer, fmt.Errorf("etcd client url %q: %w", cfg.ClientURL, err)
 	}
-	p, err := url.Parse(orDefault(cfg.PeerURL, "http://127.0.0.1:0"))
+	p, err := concreteURL(orDefault(cfg.PeerURL, "http://127.0.0.1:0"))
 	if err != nil {
 		return client, peer, fmt.Errorf("etcd peer url %q: %w", cfg.PeerURL, err)
 	}
 	return *c, *p, nil
 }
+
+// concreteURL parses s and, when its port is 0, picks a free port: other
+// members and clients must be told a real address.
+func concreteURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return nil, err
+	}
+	if port == "0" {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, err
+		}
+		u.Host = l.Addr().String()
+		l.Close()
+	}
+	return u, nil
+}
+
+// PeerURL returns the URL the member's peers reach it at.
+func (m *Member) PeerURL() string { return m.peerURL }
 
 func orDefault(s, d string) string {
 	if s == "" {
@@ -118,4 +156,21 @@ func (m *Member) Close() {
 	case <-done:
 	case <-time.After(10 * time.Second):
 	}
+}
+
+// PickURL returns an http URL on host with a free port, for a member's peer
+// or client address that others must be told before it starts.
+func PickURL(host string) (string, error) {
+	u, err := concreteURL("http://" + net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}
+
+// HasData reports whether dir holds a member's data already (a restart, not
+// a first start).
+func HasData(dir string) bool {
+	st, err := os.Stat(filepath.Join(dir, "member"))
+	return err == nil && st.IsDir()
 }

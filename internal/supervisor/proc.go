@@ -75,7 +75,7 @@ func (p *proc) update(change func(r *model.Process)) model.Process {
 
 // persist hands one transition to the recorder.
 func (p *proc) persist(from model.State, rec model.Process) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), p.sup.recordTimeout())
 	defer cancel()
 	if err := p.sup.cfg.Record(ctx, from, rec); err != nil {
 		p.log.Error("record transition", "from", from, "to", rec.State, "err", err)

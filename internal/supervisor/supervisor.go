@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nefele/nefele/internal/isolate"
@@ -63,6 +64,17 @@ type Supervisor struct {
 	wg     sync.WaitGroup // owner goroutines, the rotator and the log pool
 	logs   *logPool
 	null   *os.File // /dev/null, the stdin of every detached process
+	// shuttingDown shortens the wait for the store: at shutdown the store
+	// may have lost its quorum (the cluster going down with this node).
+	shuttingDown atomic.Bool
+}
+
+// recordTimeout bounds one write of a transition.
+func (s *Supervisor) recordTimeout() time.Duration {
+	if s.shuttingDown.Load() {
+		return 2 * time.Second
+	}
+	return 10 * time.Second
 }
 
 // New returns a Supervisor that rotates log files until Shutdown.
@@ -310,6 +322,7 @@ func (s *Supervisor) Done(gpid model.GPID) <-chan struct{} {
 // Shutdown stops every process gracefully, in parallel, records their final
 // states, and waits for all of it or for ctx. No process starts afterwards.
 func (s *Supervisor) Shutdown(ctx context.Context) error {
+	s.shuttingDown.Store(true)
 	s.mu.Lock()
 	s.closed = true
 	procs := make([]*proc, 0, len(s.procs))

@@ -320,3 +320,20 @@ func removeCgroups(dataDir string) {
 	}
 	os.Remove(base)
 }
+
+// Start starts a cluster of n agents (`nefele agent`) on loopback, named n1
+// … nN: n1 starts it, n2 and n3 join as etcd members (servers), the rest as
+// workers. It returns them in order.
+func Start(t testing.TB, n int) []*Agent {
+	t.Helper()
+	first := StartNode(t, "--name", "n1")
+	agents := []*Agent{first}
+	for i := 2; i <= n; i++ {
+		args := []string{"--name", fmt.Sprintf("n%d", i), "--join", first.Addr}
+		if i <= 3 {
+			args = append(args, "--server")
+		}
+		agents = append(agents, StartNode(t, args...))
+	}
+	return agents
+}

@@ -267,6 +267,147 @@ func (LogStream) EnumDescriptor() ([]byte, []int) {
 	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{3}
 }
 
+type JoinRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the new node's name; peer_url the URL its etcd member listens on.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	PeerUrl       string `protobuf:"bytes,2,opt,name=peer_url,json=peerUrl,proto3" json:"peer_url,omitempty"`
+	Server        bool   `protobuf:"varint,3,opt,name=server,proto3" json:"server,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *JoinRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetPeerUrl() string {
+	if x != nil {
+		return x.PeerUrl
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetServer() bool {
+	if x != nil {
+		return x.Server
+	}
+	return false
+}
+
+type JoinResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// server tells whether the new node was added as an etcd member.
+	Server bool `protobuf:"varint,1,opt,name=server,proto3" json:"server,omitempty"`
+	// initial_cluster is the etcd initial-cluster value for the new member.
+	InitialCluster string `protobuf:"bytes,2,opt,name=initial_cluster,json=initialCluster,proto3" json:"initial_cluster,omitempty"`
+	// client_urls are the etcd client URLs of the members.
+	ClientUrls []string `protobuf:"bytes,3,rep,name=client_urls,json=clientUrls,proto3" json:"client_urls,omitempty"`
+	MemberId   uint64   `protobuf:"varint,4,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// reason says why a server request joined as a worker.
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinResponse) Reset() {
+	*x = JoinResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinResponse) ProtoMessage() {}
+
+func (x *JoinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
+func (*JoinResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *JoinResponse) GetServer() bool {
+	if x != nil {
+		return x.Server
+	}
+	return false
+}
+
+func (x *JoinResponse) GetInitialCluster() string {
+	if x != nil {
+		return x.InitialCluster
+	}
+	return ""
+}
+
+func (x *JoinResponse) GetClientUrls() []string {
+	if x != nil {
+		return x.ClientUrls
+	}
+	return nil
+}
+
+func (x *JoinResponse) GetMemberId() uint64 {
+	if x != nil {
+		return x.MemberId
+	}
+	return 0
+}
+
+func (x *JoinResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // ErrorDetail is attached to every API error.
 type ErrorDetail struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -279,7 +420,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -291,7 +432,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -304,7 +445,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{0}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ErrorDetail) GetReason() Reason {
@@ -352,7 +493,7 @@ type Spec struct {
 
 func (x *Spec) Reset() {
 	*x = Spec{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +505,7 @@ func (x *Spec) String() string {
 func (*Spec) ProtoMessage() {}
 
 func (x *Spec) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +518,7 @@ func (x *Spec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spec.ProtoReflect.Descriptor instead.
 func (*Spec) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{1}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Spec) GetCommand() []string {
@@ -494,7 +635,7 @@ type Process struct {
 
 func (x *Process) Reset() {
 	*x = Process{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +647,7 @@ func (x *Process) String() string {
 func (*Process) ProtoMessage() {}
 
 func (x *Process) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +660,7 @@ func (x *Process) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Process.ProtoReflect.Descriptor instead.
 func (*Process) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{2}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Process) GetGpid() string {
@@ -660,7 +801,7 @@ type SpawnRequest struct {
 
 func (x *SpawnRequest) Reset() {
 	*x = SpawnRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +813,7 @@ func (x *SpawnRequest) String() string {
 func (*SpawnRequest) ProtoMessage() {}
 
 func (x *SpawnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +826,7 @@ func (x *SpawnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnRequest.ProtoReflect.Descriptor instead.
 func (*SpawnRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{3}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SpawnRequest) GetSpec() *Spec {
@@ -718,7 +859,7 @@ type SpawnResponse struct {
 
 func (x *SpawnResponse) Reset() {
 	*x = SpawnResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +871,7 @@ func (x *SpawnResponse) String() string {
 func (*SpawnResponse) ProtoMessage() {}
 
 func (x *SpawnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +884,7 @@ func (x *SpawnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnResponse.ProtoReflect.Descriptor instead.
 func (*SpawnResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{4}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SpawnResponse) GetProcesses() []*Process {
@@ -763,7 +904,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +916,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +929,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{5}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListRequest) GetAll() bool {
@@ -807,7 +948,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +960,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +973,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{6}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListResponse) GetProcesses() []*Process {
@@ -852,7 +993,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +1005,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1018,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{7}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetRequest) GetTarget() string {
@@ -896,7 +1037,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1049,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1062,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{8}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetResponse) GetProcesses() []*Process {
@@ -942,7 +1083,7 @@ type SignalRequest struct {
 
 func (x *SignalRequest) Reset() {
 	*x = SignalRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1095,7 @@ func (x *SignalRequest) String() string {
 func (*SignalRequest) ProtoMessage() {}
 
 func (x *SignalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1108,7 @@ func (x *SignalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalRequest.ProtoReflect.Descriptor instead.
 func (*SignalRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{9}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SignalRequest) GetTarget() string {
@@ -993,7 +1134,7 @@ type SignalResponse struct {
 
 func (x *SignalResponse) Reset() {
 	*x = SignalResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1146,7 @@ func (x *SignalResponse) String() string {
 func (*SignalResponse) ProtoMessage() {}
 
 func (x *SignalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1159,7 @@ func (x *SignalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalResponse.ProtoReflect.Descriptor instead.
 func (*SignalResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{10}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SignalResponse) GetProcesses() []*Process {
@@ -1039,7 +1180,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1192,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1205,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{11}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StopRequest) GetTarget() string {
@@ -1090,7 +1231,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1243,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1256,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{12}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StopResponse) GetProcesses() []*Process {
@@ -1134,7 +1275,7 @@ type RestartRequest struct {
 
 func (x *RestartRequest) Reset() {
 	*x = RestartRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1287,7 @@ func (x *RestartRequest) String() string {
 func (*RestartRequest) ProtoMessage() {}
 
 func (x *RestartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1300,7 @@ func (x *RestartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartRequest.ProtoReflect.Descriptor instead.
 func (*RestartRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{13}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RestartRequest) GetTarget() string {
@@ -1178,7 +1319,7 @@ type RestartResponse struct {
 
 func (x *RestartResponse) Reset() {
 	*x = RestartResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1331,7 @@ func (x *RestartResponse) String() string {
 func (*RestartResponse) ProtoMessage() {}
 
 func (x *RestartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1344,7 @@ func (x *RestartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartResponse.ProtoReflect.Descriptor instead.
 func (*RestartResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{14}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RestartResponse) GetProcesses() []*Process {
@@ -1222,7 +1363,7 @@ type WaitRequest struct {
 
 func (x *WaitRequest) Reset() {
 	*x = WaitRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1375,7 @@ func (x *WaitRequest) String() string {
 func (*WaitRequest) ProtoMessage() {}
 
 func (x *WaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1388,7 @@ func (x *WaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitRequest.ProtoReflect.Descriptor instead.
 func (*WaitRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{15}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WaitRequest) GetTarget() string {
@@ -1266,7 +1407,7 @@ type WaitResponse struct {
 
 func (x *WaitResponse) Reset() {
 	*x = WaitResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1419,7 @@ func (x *WaitResponse) String() string {
 func (*WaitResponse) ProtoMessage() {}
 
 func (x *WaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1432,7 @@ func (x *WaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitResponse.ProtoReflect.Descriptor instead.
 func (*WaitResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{16}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WaitResponse) GetProcesses() []*Process {
@@ -1316,7 +1457,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1469,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1482,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{17}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LogsRequest) GetTarget() string {
@@ -1382,7 +1523,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1535,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1548,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{18}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LogsResponse) GetStream() LogStream {
@@ -1440,7 +1581,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1593,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1606,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{19}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExecStart) GetSpec() *Spec {
@@ -1514,7 +1655,7 @@ type ExecResize struct {
 
 func (x *ExecResize) Reset() {
 	*x = ExecResize{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1667,7 @@ func (x *ExecResize) String() string {
 func (*ExecResize) ProtoMessage() {}
 
 func (x *ExecResize) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1680,7 @@ func (x *ExecResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResize.ProtoReflect.Descriptor instead.
 func (*ExecResize) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{20}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExecResize) GetRows() uint32 {
@@ -1572,7 +1713,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +1725,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +1738,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{21}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExecRequest) GetMsg() isExecRequest_Msg {
@@ -1701,7 +1842,7 @@ type ExecExit struct {
 
 func (x *ExecExit) Reset() {
 	*x = ExecExit{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1854,7 @@ func (x *ExecExit) String() string {
 func (*ExecExit) ProtoMessage() {}
 
 func (x *ExecExit) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1867,7 @@ func (x *ExecExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecExit.ProtoReflect.Descriptor instead.
 func (*ExecExit) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{22}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExecExit) GetExitCode() int32 {
@@ -1765,7 +1906,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +1918,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +1931,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{23}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExecResponse) GetMsg() isExecResponse_Msg {
@@ -1874,7 +2015,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2027,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2040,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{24}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *EventsRequest) GetFollow() bool {
@@ -1925,7 +2066,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1937,7 +2078,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1950,7 +2091,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{25}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Event) GetTime() string {
@@ -2011,7 +2152,7 @@ type EventsResponse struct {
 
 func (x *EventsResponse) Reset() {
 	*x = EventsResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2023,7 +2164,7 @@ func (x *EventsResponse) String() string {
 func (*EventsResponse) ProtoMessage() {}
 
 func (x *EventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2036,7 +2177,7 @@ func (x *EventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
 func (*EventsResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{26}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *EventsResponse) GetEvent() *Event {
@@ -2054,7 +2195,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2207,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2220,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{27}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{29}
 }
 
 // Node is one agent of the cluster.
@@ -2106,7 +2247,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2259,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2272,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{28}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Node) GetName() string {
@@ -2234,7 +2375,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2387,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2400,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{29}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -2277,7 +2418,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2430,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2443,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{30}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{32}
 }
 
 type VersionResponse struct {
@@ -2316,7 +2457,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2469,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2482,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{31}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -2369,7 +2510,18 @@ var File_nefele_v1_nefele_proto protoreflect.FileDescriptor
 
 const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\n" +
-	"\x16nefele/v1/nefele.proto\x12\tnefele.v1\"R\n" +
+	"\x16nefele/v1/nefele.proto\x12\tnefele.v1\"T\n" +
+	"\vJoinRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\bpeer_url\x18\x02 \x01(\tR\apeerUrl\x12\x16\n" +
+	"\x06server\x18\x03 \x01(\bR\x06server\"\xa5\x01\n" +
+	"\fJoinResponse\x12\x16\n" +
+	"\x06server\x18\x01 \x01(\bR\x06server\x12'\n" +
+	"\x0finitial_cluster\x18\x02 \x01(\tR\x0einitialCluster\x12\x1f\n" +
+	"\vclient_urls\x18\x03 \x03(\tR\n" +
+	"clientUrls\x12\x1b\n" +
+	"\tmember_id\x18\x04 \x01(\x04R\bmemberId\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"R\n" +
 	"\vErrorDetail\x12)\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x11.nefele.v1.ReasonR\x06reason\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\"\xcc\x02\n" +
@@ -2560,10 +2712,11 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x04Wait\x12\x16.nefele.v1.WaitRequest\x1a\x17.nefele.v1.WaitResponse\x129\n" +
 	"\x04Logs\x12\x16.nefele.v1.LogsRequest\x1a\x17.nefele.v1.LogsResponse0\x01\x12;\n" +
 	"\x04Exec\x12\x16.nefele.v1.ExecRequest\x1a\x17.nefele.v1.ExecResponse(\x010\x01\x12?\n" +
-	"\x06Events\x12\x18.nefele.v1.EventsRequest\x1a\x19.nefele.v1.EventsResponse0\x012\x9a\x01\n" +
+	"\x06Events\x12\x18.nefele.v1.EventsRequest\x1a\x19.nefele.v1.EventsResponse0\x012\xd3\x01\n" +
 	"\x0eClusterService\x12F\n" +
 	"\tListNodes\x12\x1b.nefele.v1.ListNodesRequest\x1a\x1c.nefele.v1.ListNodesResponse\x12@\n" +
-	"\aVersion\x12\x19.nefele.v1.VersionRequest\x1a\x1a.nefele.v1.VersionResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
+	"\aVersion\x12\x19.nefele.v1.VersionRequest\x1a\x1a.nefele.v1.VersionResponse\x127\n" +
+	"\x04Join\x12\x16.nefele.v1.JoinRequest\x1a\x17.nefele.v1.JoinResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
 
 var (
 	file_nefele_v1_nefele_proto_rawDescOnce sync.Once
@@ -2578,98 +2731,102 @@ func file_nefele_v1_nefele_proto_rawDescGZIP() []byte {
 }
 
 var file_nefele_v1_nefele_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_nefele_v1_nefele_proto_goTypes = []any{
 	(Reason)(0),               // 0: nefele.v1.Reason
 	(RestartPolicy)(0),        // 1: nefele.v1.RestartPolicy
 	(State)(0),                // 2: nefele.v1.State
 	(LogStream)(0),            // 3: nefele.v1.LogStream
-	(*ErrorDetail)(nil),       // 4: nefele.v1.ErrorDetail
-	(*Spec)(nil),              // 5: nefele.v1.Spec
-	(*Process)(nil),           // 6: nefele.v1.Process
-	(*SpawnRequest)(nil),      // 7: nefele.v1.SpawnRequest
-	(*SpawnResponse)(nil),     // 8: nefele.v1.SpawnResponse
-	(*ListRequest)(nil),       // 9: nefele.v1.ListRequest
-	(*ListResponse)(nil),      // 10: nefele.v1.ListResponse
-	(*GetRequest)(nil),        // 11: nefele.v1.GetRequest
-	(*GetResponse)(nil),       // 12: nefele.v1.GetResponse
-	(*SignalRequest)(nil),     // 13: nefele.v1.SignalRequest
-	(*SignalResponse)(nil),    // 14: nefele.v1.SignalResponse
-	(*StopRequest)(nil),       // 15: nefele.v1.StopRequest
-	(*StopResponse)(nil),      // 16: nefele.v1.StopResponse
-	(*RestartRequest)(nil),    // 17: nefele.v1.RestartRequest
-	(*RestartResponse)(nil),   // 18: nefele.v1.RestartResponse
-	(*WaitRequest)(nil),       // 19: nefele.v1.WaitRequest
-	(*WaitResponse)(nil),      // 20: nefele.v1.WaitResponse
-	(*LogsRequest)(nil),       // 21: nefele.v1.LogsRequest
-	(*LogsResponse)(nil),      // 22: nefele.v1.LogsResponse
-	(*ExecStart)(nil),         // 23: nefele.v1.ExecStart
-	(*ExecResize)(nil),        // 24: nefele.v1.ExecResize
-	(*ExecRequest)(nil),       // 25: nefele.v1.ExecRequest
-	(*ExecExit)(nil),          // 26: nefele.v1.ExecExit
-	(*ExecResponse)(nil),      // 27: nefele.v1.ExecResponse
-	(*EventsRequest)(nil),     // 28: nefele.v1.EventsRequest
-	(*Event)(nil),             // 29: nefele.v1.Event
-	(*EventsResponse)(nil),    // 30: nefele.v1.EventsResponse
-	(*ListNodesRequest)(nil),  // 31: nefele.v1.ListNodesRequest
-	(*Node)(nil),              // 32: nefele.v1.Node
-	(*ListNodesResponse)(nil), // 33: nefele.v1.ListNodesResponse
-	(*VersionRequest)(nil),    // 34: nefele.v1.VersionRequest
-	(*VersionResponse)(nil),   // 35: nefele.v1.VersionResponse
-	nil,                       // 36: nefele.v1.Node.LabelsEntry
+	(*JoinRequest)(nil),       // 4: nefele.v1.JoinRequest
+	(*JoinResponse)(nil),      // 5: nefele.v1.JoinResponse
+	(*ErrorDetail)(nil),       // 6: nefele.v1.ErrorDetail
+	(*Spec)(nil),              // 7: nefele.v1.Spec
+	(*Process)(nil),           // 8: nefele.v1.Process
+	(*SpawnRequest)(nil),      // 9: nefele.v1.SpawnRequest
+	(*SpawnResponse)(nil),     // 10: nefele.v1.SpawnResponse
+	(*ListRequest)(nil),       // 11: nefele.v1.ListRequest
+	(*ListResponse)(nil),      // 12: nefele.v1.ListResponse
+	(*GetRequest)(nil),        // 13: nefele.v1.GetRequest
+	(*GetResponse)(nil),       // 14: nefele.v1.GetResponse
+	(*SignalRequest)(nil),     // 15: nefele.v1.SignalRequest
+	(*SignalResponse)(nil),    // 16: nefele.v1.SignalResponse
+	(*StopRequest)(nil),       // 17: nefele.v1.StopRequest
+	(*StopResponse)(nil),      // 18: nefele.v1.StopResponse
+	(*RestartRequest)(nil),    // 19: nefele.v1.RestartRequest
+	(*RestartResponse)(nil),   // 20: nefele.v1.RestartResponse
+	(*WaitRequest)(nil),       // 21: nefele.v1.WaitRequest
+	(*WaitResponse)(nil),      // 22: nefele.v1.WaitResponse
+	(*LogsRequest)(nil),       // 23: nefele.v1.LogsRequest
+	(*LogsResponse)(nil),      // 24: nefele.v1.LogsResponse
+	(*ExecStart)(nil),         // 25: nefele.v1.ExecStart
+	(*ExecResize)(nil),        // 26: nefele.v1.ExecResize
+	(*ExecRequest)(nil),       // 27: nefele.v1.ExecRequest
+	(*ExecExit)(nil),          // 28: nefele.v1.ExecExit
+	(*ExecResponse)(nil),      // 29: nefele.v1.ExecResponse
+	(*EventsRequest)(nil),     // 30: nefele.v1.EventsRequest
+	(*Event)(nil),             // 31: nefele.v1.Event
+	(*EventsResponse)(nil),    // 32: nefele.v1.EventsResponse
+	(*ListNodesRequest)(nil),  // 33: nefele.v1.ListNodesRequest
+	(*Node)(nil),              // 34: nefele.v1.Node
+	(*ListNodesResponse)(nil), // 35: nefele.v1.ListNodesResponse
+	(*VersionRequest)(nil),    // 36: nefele.v1.VersionRequest
+	(*VersionResponse)(nil),   // 37: nefele.v1.VersionResponse
+	nil,                       // 38: nefele.v1.Node.LabelsEntry
 }
 var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	0,  // 0: nefele.v1.ErrorDetail.reason:type_name -> nefele.v1.Reason
 	1,  // 1: nefele.v1.Spec.restart:type_name -> nefele.v1.RestartPolicy
 	2,  // 2: nefele.v1.Process.state:type_name -> nefele.v1.State
-	5,  // 3: nefele.v1.Process.spec:type_name -> nefele.v1.Spec
+	7,  // 3: nefele.v1.Process.spec:type_name -> nefele.v1.Spec
 	0,  // 4: nefele.v1.Process.failure:type_name -> nefele.v1.Reason
-	5,  // 5: nefele.v1.SpawnRequest.spec:type_name -> nefele.v1.Spec
-	6,  // 6: nefele.v1.SpawnResponse.processes:type_name -> nefele.v1.Process
-	6,  // 7: nefele.v1.ListResponse.processes:type_name -> nefele.v1.Process
-	6,  // 8: nefele.v1.GetResponse.processes:type_name -> nefele.v1.Process
-	6,  // 9: nefele.v1.SignalResponse.processes:type_name -> nefele.v1.Process
-	6,  // 10: nefele.v1.StopResponse.processes:type_name -> nefele.v1.Process
-	6,  // 11: nefele.v1.RestartResponse.processes:type_name -> nefele.v1.Process
-	6,  // 12: nefele.v1.WaitResponse.processes:type_name -> nefele.v1.Process
+	7,  // 5: nefele.v1.SpawnRequest.spec:type_name -> nefele.v1.Spec
+	8,  // 6: nefele.v1.SpawnResponse.processes:type_name -> nefele.v1.Process
+	8,  // 7: nefele.v1.ListResponse.processes:type_name -> nefele.v1.Process
+	8,  // 8: nefele.v1.GetResponse.processes:type_name -> nefele.v1.Process
+	8,  // 9: nefele.v1.SignalResponse.processes:type_name -> nefele.v1.Process
+	8,  // 10: nefele.v1.StopResponse.processes:type_name -> nefele.v1.Process
+	8,  // 11: nefele.v1.RestartResponse.processes:type_name -> nefele.v1.Process
+	8,  // 12: nefele.v1.WaitResponse.processes:type_name -> nefele.v1.Process
 	3,  // 13: nefele.v1.LogsRequest.stream:type_name -> nefele.v1.LogStream
 	3,  // 14: nefele.v1.LogsResponse.stream:type_name -> nefele.v1.LogStream
-	5,  // 15: nefele.v1.ExecStart.spec:type_name -> nefele.v1.Spec
-	23, // 16: nefele.v1.ExecRequest.start:type_name -> nefele.v1.ExecStart
-	24, // 17: nefele.v1.ExecRequest.resize:type_name -> nefele.v1.ExecResize
-	6,  // 18: nefele.v1.ExecResponse.started:type_name -> nefele.v1.Process
-	26, // 19: nefele.v1.ExecResponse.exit:type_name -> nefele.v1.ExecExit
+	7,  // 15: nefele.v1.ExecStart.spec:type_name -> nefele.v1.Spec
+	25, // 16: nefele.v1.ExecRequest.start:type_name -> nefele.v1.ExecStart
+	26, // 17: nefele.v1.ExecRequest.resize:type_name -> nefele.v1.ExecResize
+	8,  // 18: nefele.v1.ExecResponse.started:type_name -> nefele.v1.Process
+	28, // 19: nefele.v1.ExecResponse.exit:type_name -> nefele.v1.ExecExit
 	2,  // 20: nefele.v1.Event.from:type_name -> nefele.v1.State
 	2,  // 21: nefele.v1.Event.to:type_name -> nefele.v1.State
-	29, // 22: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
-	36, // 23: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
-	32, // 24: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
-	7,  // 25: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
-	9,  // 26: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
-	11, // 27: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
-	13, // 28: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
-	15, // 29: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
-	17, // 30: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
-	19, // 31: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
-	21, // 32: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
-	25, // 33: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
-	28, // 34: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
-	31, // 35: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
-	34, // 36: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
-	8,  // 37: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
-	10, // 38: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
-	12, // 39: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
-	14, // 40: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
-	16, // 41: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
-	18, // 42: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
-	20, // 43: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
-	22, // 44: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
-	27, // 45: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
-	30, // 46: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
-	33, // 47: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
-	35, // 48: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
-	37, // [37:49] is the sub-list for method output_type
-	25, // [25:37] is the sub-list for method input_type
+	31, // 22: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
+	38, // 23: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
+	34, // 24: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
+	9,  // 25: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
+	11, // 26: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
+	13, // 27: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
+	15, // 28: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
+	17, // 29: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
+	19, // 30: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
+	21, // 31: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
+	23, // 32: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
+	27, // 33: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
+	30, // 34: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
+	33, // 35: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
+	36, // 36: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
+	4,  // 37: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
+	10, // 38: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
+	12, // 39: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
+	14, // 40: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
+	16, // 41: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
+	18, // 42: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
+	20, // 43: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
+	22, // 44: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
+	24, // 45: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
+	29, // 46: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
+	32, // 47: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
+	35, // 48: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
+	37, // 49: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
+	5,  // 50: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
+	38, // [38:51] is the sub-list for method output_type
+	25, // [25:38] is the sub-list for method input_type
 	25, // [25:25] is the sub-list for extension type_name
 	25, // [25:25] is the sub-list for extension extendee
 	0,  // [0:25] is the sub-list for field type_name
@@ -2680,14 +2837,14 @@ func file_nefele_v1_nefele_proto_init() {
 	if File_nefele_v1_nefele_proto != nil {
 		return
 	}
-	file_nefele_v1_nefele_proto_msgTypes[21].OneofWrappers = []any{
+	file_nefele_v1_nefele_proto_msgTypes[23].OneofWrappers = []any{
 		(*ExecRequest_Start)(nil),
 		(*ExecRequest_Stdin)(nil),
 		(*ExecRequest_StdinEof)(nil),
 		(*ExecRequest_Signal)(nil),
 		(*ExecRequest_Resize)(nil),
 	}
-	file_nefele_v1_nefele_proto_msgTypes[23].OneofWrappers = []any{
+	file_nefele_v1_nefele_proto_msgTypes[25].OneofWrappers = []any{
 		(*ExecResponse_Started)(nil),
 		(*ExecResponse_Stdout)(nil),
 		(*ExecResponse_Stderr)(nil),
@@ -2699,7 +2856,7 @@ func file_nefele_v1_nefele_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nefele_v1_nefele_proto_rawDesc), len(file_nefele_v1_nefele_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -63,6 +63,8 @@ const (
 	ClusterServiceListNodesProcedure = "/nefele.v1.ClusterService/ListNodes"
 	// ClusterServiceVersionProcedure is the fully-qualified name of the ClusterService's Version RPC.
 	ClusterServiceVersionProcedure = "/nefele.v1.ClusterService/Version"
+	// ClusterServiceJoinProcedure is the fully-qualified name of the ClusterService's Join RPC.
+	ClusterServiceJoinProcedure = "/nefele.v1.ClusterService/Join"
 )
 
 // ProcessServiceClient is a client for the nefele.v1.ProcessService service.
@@ -403,6 +405,11 @@ type ClusterServiceClient interface {
 	ListNodes(context.Context, *connect.Request[v1.ListNodesRequest]) (*connect.Response[v1.ListNodesResponse], error)
 	// Version returns the version of the agent that answers.
 	Version(context.Context, *connect.Request[v1.VersionRequest]) (*connect.Response[v1.VersionResponse], error)
+	// Join is what a new agent calls on any agent of a cluster to join it:
+	// as an etcd member (learner first, promoted once in sync) when it asks to
+	// be a server and the cluster has fewer than 5 voting members, or else as
+	// a worker, an etcd client of the members it is given.
+	Join(context.Context, *connect.Request[v1.JoinRequest]) (*connect.Response[v1.JoinResponse], error)
 }
 
 // NewClusterServiceClient constructs a client for the nefele.v1.ClusterService service. By default,
@@ -428,6 +435,12 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(clusterServiceMethods.ByName("Version")),
 			connect.WithClientOptions(opts...),
 		),
+		join: connect.NewClient[v1.JoinRequest, v1.JoinResponse](
+			httpClient,
+			baseURL+ClusterServiceJoinProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("Join")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -435,6 +448,7 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 type clusterServiceClient struct {
 	listNodes *connect.Client[v1.ListNodesRequest, v1.ListNodesResponse]
 	version   *connect.Client[v1.VersionRequest, v1.VersionResponse]
+	join      *connect.Client[v1.JoinRequest, v1.JoinResponse]
 }
 
 // ListNodes calls nefele.v1.ClusterService.ListNodes.
@@ -447,12 +461,22 @@ func (c *clusterServiceClient) Version(ctx context.Context, req *connect.Request
 	return c.version.CallUnary(ctx, req)
 }
 
+// Join calls nefele.v1.ClusterService.Join.
+func (c *clusterServiceClient) Join(ctx context.Context, req *connect.Request[v1.JoinRequest]) (*connect.Response[v1.JoinResponse], error) {
+	return c.join.CallUnary(ctx, req)
+}
+
 // ClusterServiceHandler is an implementation of the nefele.v1.ClusterService service.
 type ClusterServiceHandler interface {
 	// ListNodes returns every known node.
 	ListNodes(context.Context, *connect.Request[v1.ListNodesRequest]) (*connect.Response[v1.ListNodesResponse], error)
 	// Version returns the version of the agent that answers.
 	Version(context.Context, *connect.Request[v1.VersionRequest]) (*connect.Response[v1.VersionResponse], error)
+	// Join is what a new agent calls on any agent of a cluster to join it:
+	// as an etcd member (learner first, promoted once in sync) when it asks to
+	// be a server and the cluster has fewer than 5 voting members, or else as
+	// a worker, an etcd client of the members it is given.
+	Join(context.Context, *connect.Request[v1.JoinRequest]) (*connect.Response[v1.JoinResponse], error)
 }
 
 // NewClusterServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -474,12 +498,20 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithSchema(clusterServiceMethods.ByName("Version")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceJoinHandler := connect.NewUnaryHandler(
+		ClusterServiceJoinProcedure,
+		svc.Join,
+		connect.WithSchema(clusterServiceMethods.ByName("Join")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/nefele.v1.ClusterService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ClusterServiceListNodesProcedure:
 			clusterServiceListNodesHandler.ServeHTTP(w, r)
 		case ClusterServiceVersionProcedure:
 			clusterServiceVersionHandler.ServeHTTP(w, r)
+		case ClusterServiceJoinProcedure:
+			clusterServiceJoinHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -495,4 +527,8 @@ func (UnimplementedClusterServiceHandler) ListNodes(context.Context, *connect.Re
 
 func (UnimplementedClusterServiceHandler) Version(context.Context, *connect.Request[v1.VersionRequest]) (*connect.Response[v1.VersionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ClusterService.Version is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) Join(context.Context, *connect.Request[v1.JoinRequest]) (*connect.Response[v1.JoinResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ClusterService.Join is not implemented"))
 }
