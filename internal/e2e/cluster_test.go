@@ -1,7 +1,17 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nefele/nefele/internal/testcluster"
 	nefele "github.com/nefele/nefele/sdk"
@@ -55,5 +65,108 @@ func TestClusterOneProcessTable(t *testing.T) {
 	}
 	if n := len(withGPIDAny(p.Gpid, "n4")); n != 1 {
 		t.Fatalf("%d processes are %s on n4, want 1", n, p.Gpid)
+	}
+}
+
+// TestUp runs `nefele up --nodes 3` as a user would, reads its table, checks
+// the cluster through the first agent, then stops it with SIGINT.
+func TestUp(t *testing.T) {
+	base := freePorts(t, 3)
+	dataDir := t.TempDir()
+	cmd := exec.Command(testcluster.Binary(t), "up", "--nodes", "3", "--base-port", strconv.Itoa(base), "--data-dir", dataDir)
+	var out, errb syncWriter
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waitErr error
+	done := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+		killByArg(dataDir) // agents of an up that was killed
+	})
+	eventually(t, "up prints its table", func() bool { return strings.Contains(errb.String(), "cluster up: 3 agents") })
+	if !strings.Contains(out.String(), "n3") || strings.Count(out.String(), "server") != 3 {
+		t.Fatalf("up's table:\n%s", out.String())
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(base)
+	r := testcluster.RunCLI(t, addr, nil, "nodes", "-o", "json")
+	var nodes []map[string]any
+	if err := json.Unmarshal([]byte(r.Stdout), &nodes); err != nil || len(nodes) != 3 {
+		t.Fatalf("nodes through n1: %v %q", err, r.Stdout)
+	}
+	pids := []int{}
+	for _, n := range nodes {
+		pids = append(pids, int(n["pid"].(float64)))
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+		if waitErr != nil {
+			t.Fatalf("up after SIGINT: %v\n%s", waitErr, errb.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("up did not stop within 90s of SIGINT")
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Fatalf("agent %d outlived up", pid)
+		}
+	}
+}
+
+// freePorts returns the first of n consecutive free loopback ports.
+func freePorts(t *testing.T, n int) int {
+	t.Helper()
+	for base := 20000 + os.Getpid()%10000; base < 60000; base += n {
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free ports")
+	return 0
+}
+
+// syncWriter is a buffer safe for a writer and concurrent readers.
+type syncWriter struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// killByArg SIGKILLs the processes that have an argument under dir.
+func killByArg(dir string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(cmdline), "\x00"+dir+"/") {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
