@@ -21,6 +21,7 @@ import (
 	"github.com/nefele/nefele/internal/model"
 	"github.com/nefele/nefele/internal/store"
 	"github.com/nefele/nefele/internal/supervisor"
+	nefele "github.com/nefele/nefele/sdk"
 )
 
 // Agent is one running Nefele node.
@@ -42,6 +43,9 @@ type Agent struct {
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
 
+	peersMu sync.Mutex // guards peers
+	peers   map[string]*nefele.Client
+
 	gpidMu   sync.Mutex // guards gpidNext and gpidEnd
 	gpidNext uint64
 	gpidEnd  uint64
@@ -53,7 +57,8 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Agent{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), ctx: ctx, cancel: cancel}, nil
+	return &Agent{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), ctx: ctx, cancel: cancel,
+		peers: map[string]*nefele.Client{}}, nil
 }
 
 // Start brings the agent up: lock, etcd, store, supervisor, adoption, API.
@@ -281,6 +286,7 @@ func (a *Agent) Kill() {
 
 func (a *Agent) teardown() {
 	a.cancel()
+	a.closePeers()
 	if a.lis != nil {
 		a.lis.Close()
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nefele/nefele/internal/apiserver"
 	"github.com/nefele/nefele/internal/model"
+	nefele "github.com/nefele/nefele/sdk"
 )
 
 // gpidBlock is how many GPIDs an agent reserves at a time: one store
@@ -131,15 +132,6 @@ func (a *Agent) forEach(ctx context.Context, target string, fn func(model.Proces
 	return procs, errors.Join(errs...)
 }
 
-// local checks that p runs on this node. Processes on other nodes are the
-// business of the cluster layer (a later issue).
-func (a *Agent) local(p model.Process) error {
-	if p.Node != a.node.Name {
-		return fmt.Errorf("%s runs on node %s: %w", p.GPID, p.Node, model.ErrUnavailable)
-	}
-	return nil
-}
-
 func notLive(p model.Process) error {
 	return &model.SubjectError{Subject: string(p.GPID), Err: model.ErrNotRunning,
 		Msg: fmt.Sprintf("%s is not running (state %s)", p.GPID, p.State)}
@@ -151,11 +143,14 @@ func (a *Agent) Signal(ctx context.Context, target, sig string) ([]model.Process
 		return nil, err
 	}
 	return a.forEach(ctx, target, func(p model.Process) (model.Process, error) {
-		if err := a.local(p); err != nil {
-			return p, err
-		}
 		if p.State.Ended() {
 			return p, notLive(p)
+		}
+		if rec, remote, err := a.onNode(ctx, p, func(c *nefele.Client, g string) error {
+			_, err := c.Signal(ctx, g, sig)
+			return err
+		}); remote {
+			return rec, err
 		}
 		if err := a.sup.Signal(p.GPID, sig); err != nil {
 			if errors.Is(err, model.ErrNotRunning) {
@@ -176,8 +171,11 @@ func (a *Agent) Stop(ctx context.Context, target string, timeout time.Duration) 
 		if p.State.Ended() {
 			return p, nil
 		}
-		if err := a.local(p); err != nil {
-			return p, err
+		if rec, remote, err := a.onNode(ctx, p, func(c *nefele.Client, g string) error {
+			_, err := c.Stop(ctx, g, timeout)
+			return err
+		}); remote {
+			return rec, err
 		}
 		rec, err := a.sup.Stop(ctx, p.GPID, timeout)
 		if errors.Is(err, model.ErrNotRunning) {
@@ -192,8 +190,11 @@ func (a *Agent) Stop(ctx context.Context, target string, timeout time.Duration) 
 // started again; an ended one is started again, in place, with its GPID.
 func (a *Agent) Restart(ctx context.Context, target string) ([]model.Process, error) {
 	return a.forEach(ctx, target, func(p model.Process) (model.Process, error) {
-		if err := a.local(p); err != nil {
-			return p, err
+		if rec, remote, err := a.onNode(ctx, p, func(c *nefele.Client, g string) error {
+			_, err := c.Restart(ctx, g)
+			return err
+		}); remote {
+			return rec, err
 		}
 		if p.Attached {
 			return p, model.Invalid(string(p.GPID), fmt.Sprintf("%s was run by exec and cannot be restarted", p.GPID))

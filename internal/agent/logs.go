@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/nefele/nefele/internal/apiserver"
 	"github.com/nefele/nefele/internal/logfile"
 	"github.com/nefele/nefele/internal/model"
+	nefele "github.com/nefele/nefele/sdk"
 )
 
 const logChunk = 64 << 10
@@ -26,36 +28,24 @@ func (f sendFunc) Write(b []byte) (int, error) {
 
 // Logs implements apiserver.Backend: the last lines of each stream of each
 // process target names, then, with follow, what they write next until they
-// end for good.
+// end for good. The logs of a process on another node come from its agent.
 func (a *Agent) Logs(ctx context.Context, target string, opts apiserver.LogsOptions, send func(string, []byte) error) error {
 	procs, err := a.Resolve(ctx, target)
 	if err != nil {
 		return err
 	}
-	for _, p := range procs {
-		if err := a.local(p); err != nil {
-			return err
-		}
-	}
-	if opts.Tail == 0 && !opts.Follow {
-		return nil
-	}
 	if !opts.Follow {
 		for _, p := range procs {
-			for _, stream := range opts.Streams {
-				if _, err := a.tail(p, stream, opts.Tail, send); err != nil {
-					return err
-				}
+			if err := a.logsOf(ctx, p, opts, send); err != nil {
+				return err
 			}
 		}
 		return nil
 	}
+	errs := make(chan error, len(procs))
 	var wg sync.WaitGroup
-	errs := make(chan error, len(procs)*len(opts.Streams))
 	for _, p := range procs {
-		for _, stream := range opts.Streams {
-			wg.Go(func() { errs <- a.follow(ctx, p, stream, opts.Tail, send) })
-		}
+		wg.Go(func() { errs <- a.logsOf(ctx, p, opts, send) })
 	}
 	wg.Wait()
 	close(errs)
@@ -63,6 +53,52 @@ func (a *Agent) Logs(ctx context.Context, target string, opts apiserver.LogsOpti
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// logsOf sends the logs of one process.
+func (a *Agent) logsOf(ctx context.Context, p model.Process, opts apiserver.LogsOptions, send func(string, []byte) error) error {
+	if p.Node != a.node.Name {
+		return a.remoteLogs(ctx, p, opts, send)
+	}
+	if !opts.Follow {
+		for _, stream := range opts.Streams {
+			if opts.Tail == 0 {
+				continue
+			}
+			if _, err := a.tail(p, stream, opts.Tail, send); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(opts.Streams))
+	for i, stream := range opts.Streams {
+		wg.Go(func() { errs[i] = a.follow(ctx, p, stream, opts.Tail, send) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// remoteLogs relays the logs of p from the agent of its node.
+func (a *Agent) remoteLogs(ctx context.Context, p model.Process, opts apiserver.LogsOptions, send func(string, []byte) error) error {
+	c, err := a.peer(ctx, p.Node)
+	if err != nil {
+		return err
+	}
+	o := nefele.LogsOptions{Follow: opts.Follow, Tail: opts.Tail, NewOnly: opts.Tail == 0}
+	if len(opts.Streams) == 1 {
+		o.Stream = nefele.LogStdout
+		if opts.Streams[0] == "stderr" {
+			o.Stream = nefele.LogStderr
+		}
+	}
+	stdout := sendFunc(func(b []byte) error { return send("stdout", b) })
+	stderr := sendFunc(func(b []byte) error { return send("stderr", b) })
+	if err := c.Logs(ctx, string(p.GPID), o, stdout, stderr); err != nil {
+		return remoteErr(err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -45,6 +46,28 @@ func TestClusterOneProcessTable(t *testing.T) {
 			t.Fatalf("agent %s sees %v, want %s running on n4", a.Addr, got, p.Gpid)
 		}
 	}
+	// Any agent acts on a process wherever it runs.
+	talker := spawn(t, worker.Client(), nefele.SpawnOptions{Name: "talker"}, sh(`echo hello from n4; trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done`))[0]
+	waitLog(t, c1, talker.Gpid, "hello from n4")
+	if _, err := c1.Signal(ctxT(t), "talker", "USR2"); err != nil {
+		t.Fatalf("kill from n1 of a process on n4: %v", err)
+	}
+	end := wait(t, c1, "talker")
+	if end.Signal != "USR2" {
+		t.Fatalf("process on n4 after kill -s USR2 from n1: %v %q", end.State, end.Signal)
+	}
+	stopped, err := agents[1].Client().Stop(ctxT(t), p.Gpid, 0)
+	if err != nil || stopped[0].State != exited {
+		t.Fatalf("stop from n2 of a process on n4: %v %v", stopped, err)
+	}
+	if _, err := agents[2].Client().Restart(ctxT(t), p.Gpid); err != nil {
+		t.Fatalf("restart from n3 of a process on n4: %v", err)
+	}
+	p = get(t, c1, p.Gpid)
+	if p.State != running || p.Node != "n4" {
+		t.Fatalf("after a restart from n3: %v on %s, want running on n4", p.State, p.Node)
+	}
+
 	worker.Kill()
 	eventually(t, "n4 is shown down", func() bool {
 		nodes, err := c1.Nodes(ctxT(t))
@@ -58,6 +81,9 @@ func TestClusterOneProcessTable(t *testing.T) {
 		}
 		return false
 	})
+	if _, err := c1.Signal(ctxT(t), p.Gpid, "TERM"); !errors.Is(err, nefele.ErrUnavailable) || !strings.Contains(err.Error(), "node n4 is down") {
+		t.Fatalf("kill of a process on a node that is down: %v, want unavailable naming n4", err)
+	}
 	worker.Restart()
 	got := get(t, worker.Client(), p.Gpid)
 	if got.State != running || got.Pid != p.Pid {
