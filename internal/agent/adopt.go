@@ -46,3 +46,29 @@ func (a *Agent) adoptOne(ctx context.Context, p model.Process) error {
 	}
 	return nil
 }
+
+// watchAssignments starts the processes that agents of other nodes place on
+// this one: each appears as an assignment key with a pending record.
+func (a *Agent) watchAssignments(rev int64) {
+	defer a.bg.Done()
+	err := a.store.WatchAssigned(a.ctx, a.node.Name, rev, func(gpid model.GPID) {
+		if _, managed := a.sup.Get(gpid); managed {
+			return
+		}
+		p, _, err := a.store.Get(a.ctx, gpid)
+		if err != nil || p.State != model.StatePending || p.Node != a.node.Name || p.Origin == a.node.Name {
+			return // the agent that made it starts it, or it is on its way already
+		}
+		if err := a.admit(1); err != nil {
+			p.State, p.Reason, p.Failure, p.EndedAt = model.StateFailed, err.Error(), "no_capacity", time.Now()
+			if err := a.store.Put(a.ctx, model.StatePending, p); err != nil {
+				a.log.Warn("refuse placed process", "gpid", gpid, "err", err)
+			}
+			return
+		}
+		go a.sup.Start(a.ctx, p)
+	})
+	if err != nil && a.ctx.Err() == nil {
+		a.log.Error("assignments no longer watched", "err", err)
+	}
+}

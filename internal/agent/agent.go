@@ -91,9 +91,15 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.register(ctx, name); err != nil {
 		return err
 	}
+	rev, err := a.store.Revision(ctx)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
 	if err := a.adopt(ctx); err != nil {
 		return err
 	}
+	a.bg.Add(1)
+	go a.watchAssignments(rev)
 	a.serve()
 	a.bg.Add(1)
 	go a.collect()

@@ -50,28 +50,77 @@ func (a *Agent) Spawn(ctx context.Context, name string, replicas int, spec model
 	if err := spec.Validate(group); err != nil {
 		return nil, err
 	}
-	if err := a.place(ctx, spec, name, max(replicas, 1)); err != nil {
-		return nil, err
-	}
-	if err := a.admit(max(replicas, 1)); err != nil {
-		return nil, err
-	}
-	procs, err := a.newRecords(ctx, name, max(replicas, 1), spec, group)
+	n := max(replicas, 1)
+	picks, err := a.place(ctx, spec, name, n)
 	if err != nil {
 		return nil, err
+	}
+	if err := a.admit(count(picks, a.node.Name)); err != nil {
+		return nil, err
+	}
+	procs, err := a.newRecords(ctx, name, n, spec, group)
+	if err != nil {
+		return nil, err
+	}
+	for i := range procs {
+		procs[i].Node, procs[i].Origin = picks[i], a.node.Name
 	}
 	if err := a.store.Create(ctx, name, replicas, procs); err != nil {
 		return nil, err
 	}
-	var firstErr error
+	return a.startPlaced(ctx, procs)
+}
+
+// startPlaced starts the new processes placed on this node and waits for
+// the agents of the other nodes to start theirs (they watch their
+// assignments), and returns the records as they then are.
+func (a *Agent) startPlaced(ctx context.Context, procs []model.Process) ([]model.Process, error) {
+	errs := make([]error, len(procs))
+	var wg sync.WaitGroup
 	for i, p := range procs {
-		rec, err := a.sup.Start(ctx, p)
-		procs[i] = rec
-		if err != nil && firstErr == nil {
-			firstErr = err
+		wg.Go(func() {
+			if p.Node == a.node.Name {
+				procs[i], errs[i] = a.sup.Start(ctx, p)
+				return
+			}
+			procs[i], errs[i] = a.store.WaitStarted(ctx, p.GPID, 30*time.Second)
+			if errs[i] == nil && procs[i].State == model.StateFailed {
+				errs[i] = remoteStartErr(procs[i])
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return procs, err
 		}
 	}
-	return procs, firstErr
+	return procs, nil
+}
+
+// remoteStartErr rebuilds the start error of a process another node failed
+// to start, from its record.
+func remoteStartErr(p model.Process) error {
+	kind := model.ErrStart
+	switch p.Failure {
+	case "executable_not_found":
+		kind = model.ErrNotFound
+	case "not_executable":
+		kind = model.ErrNotExecutable
+	case "no_capacity":
+		kind = model.ErrNoCapacity
+	}
+	return &model.SubjectError{Subject: string(p.GPID), Err: kind, Msg: p.Reason}
+}
+
+func count(nodes []string, node string) int {
+	n := 0
+	for _, x := range nodes {
+		if x == node {
+			n++
+		}
+	}
+	return n
 }
 
 // admit checks that this node has room for n more processes.

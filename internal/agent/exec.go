@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/nefele/nefele/internal/apiserver"
 	"github.com/nefele/nefele/internal/model"
@@ -15,8 +16,13 @@ func (a *Agent) Exec(ctx context.Context, spec model.Spec, opts apiserver.ExecOp
 	if err := spec.Validate(false); err != nil {
 		return nil, model.Process{}, err
 	}
-	if err := a.place(ctx, spec, "", 1); err != nil {
+	picks, err := a.place(ctx, spec, "", 1)
+	if err != nil {
 		return nil, model.Process{}, err
+	}
+	if picks[0] != a.node.Name {
+		return nil, model.Process{}, fmt.Errorf("%w: placement chose node %s; exec runs on the node of the agent it asks until the cluster milestone: run it with --addr of %s's agent",
+			model.ErrUnavailable, picks[0], picks[0])
 	}
 	if err := a.admit(1); err != nil {
 		return nil, model.Process{}, err

@@ -2,38 +2,26 @@ package agent
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/nefele/nefele/internal/model"
 	"github.com/nefele/nefele/internal/sched"
 )
 
-// place checks over the cluster's view of the nodes that n new processes of
-// spec (of group, when not "") fit, and returns an error that says for each
-// node why not when they do not. Until the cluster milestone every process
-// starts on the node whose agent took the request, so a placement on
-// another node is refused, saying so.
-func (a *Agent) place(ctx context.Context, spec model.Spec, group string, n int) error {
-	if !constrained(spec) && a.cfg.MaxProcs == 0 {
-		return nil // nothing to check: any node fits, and this one is up
+// place picks over the cluster's view of the nodes a node for each of n new
+// processes of spec (of group, when not ""), or returns an error that says
+// for each node why none fits. A single process that asks nothing of the
+// nodes goes to this node, the one whose agent took the request.
+func (a *Agent) place(ctx context.Context, spec model.Spec, group string, n int) ([]string, error) {
+	if n == 1 && !constrained(spec) && a.cfg.MaxProcs == 0 {
+		return []string{a.node.Name}, nil
 	}
 	views, err := a.nodeViews(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req := sched.Request{Resources: spec.Resources, Constraints: spec.Constraints, Node: spec.Node,
 		Spread: a.spread(group)}
-	picks, err := sched.PlaceN(req, views, n)
-	if err != nil {
-		return err
-	}
-	for _, p := range picks {
-		if p != a.node.Name {
-			return fmt.Errorf("%w: placement chose node %s, but this agent (node %s) starts processes only on its own node until the cluster milestone; send the request to %s's agent",
-				model.ErrUnavailable, p, a.node.Name, p)
-		}
-	}
-	return nil
+	return sched.PlaceN(req, views, n)
 }
 
 func constrained(s model.Spec) bool {

@@ -38,6 +38,8 @@ func reasonOf(word string) nefelev1.Reason {
 		return nefelev1.Reason_REASON_NOT_EXECUTABLE
 	case "start_failed":
 		return nefelev1.Reason_REASON_START_FAILED
+	case "no_capacity":
+		return nefelev1.Reason_REASON_NO_CAPACITY
 	}
 	return nefelev1.Reason_REASON_UNSPECIFIED
 }

@@ -68,6 +68,31 @@ func TestClusterOneProcessTable(t *testing.T) {
 		t.Fatalf("after a restart from n3: %v on %s, want running on n4", p.State, p.Node)
 	}
 
+	// The agent that takes a request places it on any node.
+	spread := spawn(t, c1, nefele.SpawnOptions{Name: "spread", Replicas: 3}, &nefele.Spec{Command: []string{"sleep", "600"}})
+	onNodes := map[string]bool{}
+	for _, q := range spread {
+		if q.State != running || q.Pid == 0 {
+			t.Fatalf("replica %s on %s: %v, want running", q.Gpid, q.Node, q.State)
+		}
+		onNodes[q.Node] = true
+	}
+	if len(onNodes) != 3 {
+		t.Fatalf("3 replicas on nodes %v, want 3 different nodes", onNodes)
+	}
+	pinned := spawn(t, c1, nefele.SpawnOptions{}, &nefele.Spec{Command: []string{"sleep", "600"}, Node: "n3"})[0]
+	if pinned.Node != "n3" || pinned.State != running || !alive(int(pinned.Pid)) {
+		t.Fatalf("pinned to n3 from n1: %v on %s", pinned.State, pinned.Node)
+	}
+	if _, err := c1.Stop(ctxT(t), "spread", 0); err != nil {
+		t.Fatalf("stop of a group across nodes: %v", err)
+	}
+	for _, q := range spread {
+		if alive(int(q.Pid)) {
+			t.Fatalf("replica %s (pid %d on %s) outlived stop", q.Gpid, q.Pid, q.Node)
+		}
+	}
+
 	worker.Kill()
 	eventually(t, "n4 is shown down", func() bool {
 		nodes, err := c1.Nodes(ctxT(t))

@@ -10,8 +10,12 @@ type Process struct {
 	Group   string `json:"group,omitempty"`
 	Replica int    `json:"replica,omitempty"`
 	Node    string `json:"node"`
-	Spec    Spec   `json:"spec"`
-	State   State  `json:"state"`
+	// Origin is the node whose agent created the record; that agent starts
+	// the processes it places on itself, the others start theirs when their
+	// assignment appears.
+	Origin string `json:"origin,omitempty"`
+	Spec   Spec   `json:"spec"`
+	State  State  `json:"state"`
 	// Reason says in words why the process is in its state.
 	Reason string `json:"reason,omitempty"`
 	// PID is the OS process id while it runs; StartTicks is its start time in

@@ -301,6 +301,56 @@ func (s *Store) Assigned(ctx context.Context, node string) ([]model.Process, err
 	return out, nil
 }
 
+// WaitStarted blocks until gpid is no longer pending or starting (it runs,
+// or failed), for at most limit, and returns its record then.
+func (s *Store) WaitStarted(ctx context.Context, gpid model.GPID, limit time.Duration) (model.Process, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	p, rev, err := s.Get(ctx, gpid)
+	for err == nil && (p.State == model.StatePending || p.State == model.StateStarting) {
+		wch := s.c.Watch(ctx, s.procKey(gpid), clientv3.WithRev(rev+1))
+		wr, ok := <-wch
+		if !ok || wr.Err() != nil {
+			if ctx.Err() != nil {
+				return p, nil // still pending: the record says so
+			}
+			return p, fmt.Errorf("wait for %s to start: watch closed", gpid)
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypePut {
+				json.Unmarshal(ev.Kv.Value, &p)
+				rev = ev.Kv.ModRevision
+			}
+		}
+	}
+	return p, err
+}
+
+// WatchAssigned calls fn with the GPID of every assignment to node made
+// after revision rev, until ctx is done.
+func (s *Store) WatchAssigned(ctx context.Context, node string, rev int64, fn func(model.GPID)) error {
+	for wr := range s.c.Watch(ctx, assignPrefix(node), clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+		if err := wr.Err(); err != nil {
+			return fmt.Errorf("watch assignments of %s: %w", node, err)
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypePut && ev.Kv.CreateRevision == ev.Kv.ModRevision {
+				fn(model.GPID(strings.TrimPrefix(string(ev.Kv.Key), assignPrefix(node))))
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// Revision returns the store's current revision.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	res, err := s.c.Get(ctx, seqKey, clientv3.WithCountOnly())
+	if err != nil {
+		return 0, err
+	}
+	return res.Header.Revision, nil
+}
+
 // WaitEnded blocks until gpid has ended for good, or ctx is done, and
 // returns its final record.
 func (s *Store) WaitEnded(ctx context.Context, gpid model.GPID) (model.Process, error) {
