@@ -79,6 +79,10 @@ func specFromWire(s *nefelev1.Spec) (model.Spec, error) {
 	}, nil
 }
 
+// SpecToWire converts a spec to its wire form, for an agent that relays a
+// request to another agent.
+func SpecToWire(s model.Spec) *nefelev1.Spec { return specToWire(s) }
+
 func specToWire(s model.Spec) *nefelev1.Spec {
 	cons := make([]string, len(s.Constraints))
 	for i, c := range s.Constraints {

@@ -93,6 +93,16 @@ func TestClusterOneProcessTable(t *testing.T) {
 		}
 	}
 
+	// exec from n1 of a process placed on another node behaves like a local child.
+	r := agents[0].CLI(nil, "exec", "--node", "n4", "--", "sh", "-c", "echo on $NEFELE_NODE; echo err >&2; exit 3")
+	if r.Code != 3 || r.Stdout != "on n4\n" || r.Stderr != "err\n" {
+		t.Fatalf("exec --node n4 from n1: code %d out %q err %q", r.Code, r.Stdout, r.Stderr)
+	}
+	r = agents[0].CLI(strings.NewReader("piped\n"), "exec", "-i", "--node", "n2", "--", "sh", "-c", "cat; echo $NEFELE_NODE")
+	if r.Code != 0 || r.Stdout != "piped\nn2\n" {
+		t.Fatalf("exec -i --node n2 from n1: code %d out %q err %q", r.Code, r.Stdout, r.Stderr)
+	}
+
 	worker.Kill()
 	eventually(t, "n4 is shown down", func() bool {
 		nodes, err := c1.Nodes(ctxT(t))
