@@ -29,6 +29,25 @@ func (a *Agent) adopt(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("adopt: %w", err)
 	}
+	for _, p := range all {
+		if p.Node != a.node.Name || p.State != model.StateLost {
+			continue
+		}
+		if p.ReplacedBy != "" {
+			a.sup.Fence(p) // replaced elsewhere while this node was down: never twice
+			continue
+		}
+		// Lost but not replaced: if it still runs, it is this node's again.
+		// Record it running first: if it has ended, adoption then records
+		// that, and no stale write can come after.
+		p.State, p.Reason, p.EndedAt = model.StateRunning, "its node came back", time.Time{}
+		if err := a.store.Put(ctx, model.StateLost, p); err != nil {
+			return fmt.Errorf("adopt %s: %w", p.GPID, err)
+		}
+		if _, err := a.sup.Adopt(ctx, p); err != nil {
+			return fmt.Errorf("adopt %s: %w", p.GPID, err)
+		}
+	}
 	return a.sup.CleanLogs(all)
 }
 

@@ -98,8 +98,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.adopt(ctx); err != nil {
 		return err
 	}
-	a.bg.Add(1)
+	a.bg.Add(2)
 	go a.watchAssignments(rev)
+	go a.reconcile()
 	a.serve()
 	a.bg.Add(1)
 	go a.collect()

@@ -63,7 +63,7 @@ func (a *Agent) Spawn(ctx context.Context, name string, replicas int, spec model
 		return nil, err
 	}
 	for i := range procs {
-		procs[i].Node, procs[i].Origin = picks[i], a.node.Name
+		procs[i].Node = picks[i]
 	}
 	if err := a.store.Create(ctx, name, replicas, procs); err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func (a *Agent) newRecords(ctx context.Context, name string, n int, spec model.S
 	now := time.Now()
 	procs := make([]model.Process, n)
 	for i, g := range gpids {
-		procs[i] = model.Process{GPID: g, Name: name, Node: a.node.Name, Spec: spec,
+		procs[i] = model.Process{GPID: g, Name: name, Node: a.node.Name, Origin: a.node.Name, Spec: spec,
 			State: model.StatePending, CreatedAt: now}
 		if group {
 			procs[i].Group, procs[i].Replica = name, i

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	nefelev1 "github.com/nefele/nefele/api/nefele/v1"
 	"github.com/nefele/nefele/internal/testcluster"
 	nefele "github.com/nefele/nefele/sdk"
 )
@@ -229,5 +230,47 @@ func killByArg(dir string) {
 		if err == nil && strings.Contains(string(cmdline), "\x00"+dir+"/") {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
+	}
+}
+
+// TestNodeCrashReplacesItsProcesses SIGKILLs the agent of a node: its
+// processes are marked lost and replaced on live nodes within seconds, and
+// when the node comes back, the copies that kept running there are fenced.
+func TestNodeCrashReplacesItsProcesses(t *testing.T) {
+	agents := testcluster.Start(t, 4)
+	c1 := agents[0].Client()
+	keep := spawn(t, c1, nefele.SpawnOptions{Name: "keep"}, &nefele.Spec{Command: []string{"sleep", "600"}, Node: "n4",
+		Restart: nefelev1.RestartPolicy_RESTART_POLICY_ALWAYS})[0]
+	once := spawn(t, c1, nefele.SpawnOptions{}, &nefele.Spec{Command: []string{"sleep", "600"}, Node: "n4"})[0]
+	agents[3].Kill()
+	var repl *nefele.Process
+	eventually(t, "the process of n4 is replaced on a live node and runs", func() bool {
+		procs, err := c1.Get(ctxT(t), "keep")
+		if err != nil || len(procs) != 1 || procs[0].Gpid == keep.Gpid || procs[0].State != running {
+			return false
+		}
+		repl = procs[0]
+		return true
+	})
+	if repl.Node == "n4" || !alive(int(repl.Pid)) {
+		t.Fatalf("replacement %s on %s (pid %d), want running on a live node", repl.Gpid, repl.Node, repl.Pid)
+	}
+	if lost := get(t, c1, keep.Gpid); lost.State != nefelev1.State_STATE_LOST || !strings.Contains(lost.Reason, "replaced by "+repl.Gpid) {
+		t.Fatalf("the original: %v %q, want lost and replaced by %s", lost.State, lost.Reason, repl.Gpid)
+	}
+	if o := get(t, c1, once.Gpid); o.State != nefelev1.State_STATE_LOST {
+		t.Fatalf("a never-restart process of the dead node: %v, want lost (and not replaced)", o.State)
+	}
+	if !alive(int(keep.Pid)) {
+		t.Fatal("the original died with its agent; the test needs it running to check fencing")
+	}
+	agents[3].Restart()
+	eventually(t, "the returning node fences the replaced copy", func() bool { return !alive(int(keep.Pid)) })
+	if !alive(int(repl.Pid)) {
+		t.Fatal("the replacement died when the node came back")
+	}
+	// A lost process that was not replaced is its node's again.
+	if o := get(t, c1, once.Gpid); o.State != running || o.Pid != once.Pid || !alive(int(once.Pid)) {
+		t.Fatalf("the unreplaced process after its node came back: %v pid %d, want running again as pid %d", o.State, o.Pid, once.Pid)
 	}
 }

@@ -35,6 +35,9 @@ type Process struct {
 	Crashes  int  `json:"crashes,omitempty"`
 	Attached bool `json:"attached,omitempty"`
 	Stopping bool `json:"stopping,omitempty"`
+	// ReplacedBy is the GPID of the process that replaced this one when it
+	// was lost with its node.
+	ReplacedBy GPID `json:"replaced_by,omitempty"`
 	// LogID names the process's log files on its node.
 	LogID string `json:"log_id,omitempty"`
 	// Failure is the domain error of a failed start (ErrNotFound, …), by reason word.

@@ -485,3 +485,76 @@ func (s *Store) Nodes(ctx context.Context) ([]NodeRecord, error) {
 	}
 	return out, nil
 }
+
+// Replace records lost (a process whose node died) as lost and, when
+// replacement is not nil, creates the replacement with its assignment and
+// puts it in lost's place in its name's group, all in one transaction that
+// fails (returning false) if lost's record changed since rev.
+func (s *Store) Replace(ctx context.Context, lost model.Process, rev int64, replacement *model.Process) (bool, error) {
+	from := lost.State
+	lost.State = model.StateLost // its pid stays, so that its node can fence it if it returns
+	lost.EndedAt, lost.Reason = time.Now(), "its node "+lost.Node+" is down"
+	if replacement != nil {
+		lost.Reason += "; replaced by " + string(replacement.GPID) + " on " + replacement.Node
+		lost.ReplacedBy = replacement.GPID
+	}
+	ops := []clientv3.Op{
+		clientv3.OpPut(s.procKey(lost.GPID), encode(lost)),
+		clientv3.OpPut(s.eventKey(eventOf(from, lost)), encode(eventOf(from, lost))),
+		clientv3.OpDelete(assignKey(lost.Node, lost.GPID)),
+	}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.procKey(lost.GPID)), "=", rev)}
+	if replacement != nil {
+		r := *replacement
+		ops = append(ops,
+			clientv3.OpPut(s.procKey(r.GPID), encode(r)),
+			clientv3.OpPut(assignKey(r.Node, r.GPID), string(r.GPID)),
+			clientv3.OpPut(s.eventKey(eventOf("", r)), encode(eventOf("", r))))
+		if lost.Name != "" {
+			res, err := s.c.Get(ctx, s.groupKey(lost.Name))
+			if err != nil {
+				return false, fmt.Errorf("replace %s: %w", lost.GPID, err)
+			}
+			if len(res.Kvs) == 1 {
+				var g group
+				if err := json.Unmarshal(res.Kvs[0].Value, &g); err != nil {
+					return false, fmt.Errorf("decode group %s: %w", lost.Name, err)
+				}
+				for i, gp := range g.GPIDs {
+					if gp == lost.GPID {
+						g.GPIDs[i] = r.GPID
+					}
+				}
+				ops = append(ops, clientv3.OpPut(s.groupKey(lost.Name), encode(g)))
+				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(s.groupKey(lost.Name)), "=", res.Kvs[0].ModRevision))
+			}
+		}
+	}
+	txn, err := s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		return false, fmt.Errorf("replace %s: %w", lost.GPID, err)
+	}
+	return txn.Succeeded, nil
+}
+
+// OnNode returns the records of the processes on node that have not ended,
+// with their mod revisions.
+func (s *Store) OnNode(ctx context.Context, node string) ([]model.Process, []int64, error) {
+	res, err := s.c.Get(ctx, s.procPrefix(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, nil, fmt.Errorf("list processes: %w", err)
+	}
+	var procs []model.Process
+	var revs []int64
+	for _, kv := range res.Kvs {
+		var p model.Process
+		if err := json.Unmarshal(kv.Value, &p); err != nil {
+			return nil, nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		if p.Node == node && !p.State.Ended() {
+			procs = append(procs, p)
+			revs = append(revs, kv.ModRevision)
+		}
+	}
+	return procs, revs, nil
+}

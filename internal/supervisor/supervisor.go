@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nefele/nefele/internal/isolate"
@@ -192,6 +193,26 @@ func (s *Supervisor) Adopt(ctx context.Context, rec model.Process) (bool, error)
 	s.wg.Add(1)
 	go p.ownGone("exited while its agent was down; exit status unknown")
 	return false, nil
+}
+
+// Fence kills the process of rec if it still runs, recording nothing: its
+// record says it was lost and replaced elsewhere while this node was away.
+// It reports whether there was a process to kill.
+func (s *Supervisor) Fence(rec model.Process) bool {
+	if rec.BootID != s.bootID || rec.PID <= 0 {
+		return false
+	}
+	f, err := openPidfd(rec.PID, rec.StartTicks)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	signalGroup(rec.PID, syscall.SIGKILL)
+	if g := s.cfg.Cgroups.Open(string(rec.GPID)); g != nil {
+		g.Remove()
+	}
+	s.log.Info("fenced a process replaced elsewhere", "gpid", rec.GPID, "pid", rec.PID)
+	return true
 }
 
 // Resume takes over rec, a record of this node that is pending, starting or
