@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -136,7 +134,7 @@ func TestUp(t *testing.T) {
 	base := freePorts(t, 3)
 	dataDir := t.TempDir()
 	cmd := exec.Command(testcluster.Binary(t), "up", "--nodes", "3", "--base-port", strconv.Itoa(base), "--data-dir", dataDir)
-	var out, errb syncWriter
+	var out, errb testcluster.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -198,24 +196,6 @@ func freePorts(t *testing.T, n int) int {
 	}
 	t.Fatal("no free ports")
 	return 0
-}
-
-// syncWriter is a buffer safe for a writer and concurrent readers.
-type syncWriter struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // killByArg SIGKILLs the processes that have an argument under dir.

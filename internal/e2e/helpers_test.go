@@ -117,8 +117,19 @@ func groupMembers(pgid int) []int {
 // withGPID returns the live session leaders whose environment says they
 // are gpid of the agent at addr.
 func withGPID(addr, gpid string) []int {
+	return leadersWithEnv("NEFELE_GPID="+gpid, "NEFELE_ADDR="+addr)
+}
+
+// withGPIDAny returns the live session leaders whose environment says they
+// are gpid on node.
+func withGPIDAny(gpid, node string) []int {
+	return leadersWithEnv("NEFELE_GPID="+gpid, "NEFELE_NODE="+node)
+}
+
+// leadersWithEnv returns the live session leaders whose environment holds
+// every one of vars (KEY=VALUE).
+func leadersWithEnv(vars ...string) []int {
 	var out []int
-	want, agent := "\x00NEFELE_GPID="+gpid+"\x00", "\x00NEFELE_ADDR="+addr+"\x00"
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -126,7 +137,7 @@ func withGPID(addr, gpid string) []int {
 			continue
 		}
 		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil || !strings.Contains("\x00"+string(env)+"\x00", want) || !strings.Contains("\x00"+string(env)+"\x00", agent) {
+		if err != nil || !hasAll("\x00"+string(env)+"\x00", vars) {
 			continue
 		}
 		if sid, err := unix.Getsid(pid); err == nil && sid == pid {
@@ -134,6 +145,15 @@ func withGPID(addr, gpid string) []int {
 		}
 	}
 	return out
+}
+
+func hasAll(env string, vars []string) bool {
+	for _, v := range vars {
+		if !strings.Contains(env, "\x00"+v+"\x00") {
+			return false
+		}
+	}
+	return true
 }
 
 // eventually polls cond until it holds or 30 s pass; for conditions no
@@ -158,26 +178,4 @@ func kernelAtLeast(major, minor int) bool {
 	var ma, mi int
 	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi)
 	return ma > major || ma == major && mi >= minor
-}
-
-// withGPIDAny returns the live session leaders whose environment says they
-// are gpid on node.
-func withGPIDAny(gpid, node string) []int {
-	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !alive(pid) {
-			continue
-		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		s := "\x00" + string(env) + "\x00"
-		if err != nil || !strings.Contains(s, "\x00NEFELE_GPID="+gpid+"\x00") || !strings.Contains(s, "\x00NEFELE_NODE="+node+"\x00") {
-			continue
-		}
-		if sid, err := unix.Getsid(pid); err == nil && sid == pid {
-			out = append(out, pid)
-		}
-	}
-	return out
 }

@@ -80,7 +80,7 @@ type Agent struct {
 	mu     sync.Mutex // guards cmd and exited
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *syncBuffer
+	log    *SyncBuffer
 }
 
 // StartAgent starts `nefele dev` on a fresh data dir and port 0 and waits
@@ -105,19 +105,20 @@ func startAs(t testing.TB, sub string, extraArgs []string) *Agent {
 	return a
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and many readers.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for one writer and many readers, for
+// the output of a process a test reads while it runs.
+type SyncBuffer struct {
 	mu sync.Mutex // guards b
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -136,7 +137,7 @@ func (a *Agent) start(extraArgs ...string) {
 	if err := cmd.Start(); err != nil {
 		a.t.Fatalf("start agent: %v", err)
 	}
-	a.log = &syncBuffer{}
+	a.log = &SyncBuffer{}
 	ready := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
