@@ -279,18 +279,6 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Kill stops the agent as a SIGKILL would, for tests: its processes keep
-// running, unrecorded, for a later agent to adopt.
-func (a *Agent) Kill() {
-	if a.sup != nil {
-		a.sup.Detach()
-	}
-	if a.http != nil {
-		a.http.Close()
-	}
-	a.teardown()
-}
-
 func (a *Agent) teardown() {
 	a.cancel()
 	a.closePeers()

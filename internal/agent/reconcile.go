@@ -69,22 +69,26 @@ func (a *Agent) replaceLost(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	down := map[string]bool{}
+	for _, n := range nodes {
+		if !n.Up {
+			down[n.Name] = true
+		}
+	}
+	if len(down) == 0 {
+		return nil
+	}
+	procs, revs, err := a.store.LiveOn(ctx, down)
+	if err != nil || len(procs) == 0 {
+		return err
+	}
 	views, err := a.nodeViews(ctx)
 	if err != nil {
 		return err
 	}
-	for _, n := range nodes {
-		if n.Up {
-			continue
-		}
-		procs, revs, err := a.store.OnNode(ctx, n.Name)
-		if err != nil {
-			return err
-		}
-		for i, p := range procs {
-			if err := a.replace(ctx, p, revs[i], views); err != nil {
-				a.log.Warn("replace lost process", "gpid", p.GPID, "err", err)
-			}
+	for i, p := range procs {
+		if err := a.replace(ctx, p, revs[i], views); err != nil {
+			a.log.Warn("replace lost process", "gpid", p.GPID, "err", err)
 		}
 	}
 	return nil

@@ -537,9 +537,9 @@ func (s *Store) Replace(ctx context.Context, lost model.Process, rev int64, repl
 	return txn.Succeeded, nil
 }
 
-// OnNode returns the records of the processes on node that have not ended,
-// with their mod revisions.
-func (s *Store) OnNode(ctx context.Context, node string) ([]model.Process, []int64, error) {
+// LiveOn returns the records of the processes that have not ended on the
+// nodes in nodes, with their mod revisions, in one read.
+func (s *Store) LiveOn(ctx context.Context, nodes map[string]bool) ([]model.Process, []int64, error) {
 	res, err := s.c.Get(ctx, s.procPrefix(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, nil, fmt.Errorf("list processes: %w", err)
@@ -551,7 +551,7 @@ func (s *Store) OnNode(ctx context.Context, node string) ([]model.Process, []int
 		if err := json.Unmarshal(kv.Value, &p); err != nil {
 			return nil, nil, fmt.Errorf("decode %s: %w", kv.Key, err)
 		}
-		if p.Node == node && !p.State.Ended() {
+		if nodes[p.Node] && !p.State.Ended() {
 			procs = append(procs, p)
 			revs = append(revs, kv.ModRevision)
 		}

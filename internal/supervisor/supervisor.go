@@ -372,15 +372,6 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Detach lets go of every process without stopping it, as if the agent had
-// died: they keep running and a later agent may adopt them.
-func (s *Supervisor) Detach() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.cancel()
-}
-
 func (s *Supervisor) rotateLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.cfg.RotateEvery)
