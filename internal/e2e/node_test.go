@@ -83,10 +83,8 @@ func TestPlacementOnOneNode(t *testing.T) {
 			t.Errorf("nefele %s: code %d err %q, want code %d and %q", strings.Join(tc.args, " "), r.Code, r.Stderr, tc.code, tc.want)
 		}
 	}
-	var rec map[string]any
 	procs, _ := a.Client().List(ctxT(t), false)
 	if len(procs) != 1 || procs[0].Spec.Cpu != "1500m" || procs[0].Spec.Memory != "512Mi" {
 		t.Fatalf("live processes %v, want the one placed with cpu 1500m and memory 512Mi", procs)
 	}
-	_ = rec
 }
