@@ -130,7 +130,7 @@ func (a *Agent) startSupervisor(name string) error {
 		Node: name, LogDir: filepath.Join(a.cfg.DataDir, "logs"), Logs: a.cfg.Logs,
 		Backoff: a.cfg.Backoff, Record: a.store.Put, Logger: a.log, RotateEvery: a.cfg.RotateEvery,
 		Extra: func(rec model.Process) []string {
-			return []string{"NEFELE_ADDR=" + a.Addr(), "NEFELE_GPID=" + string(rec.GPID), "NEFELE_NODE=" + name}
+			return []string{"NEFELE_ADDR=" + a.AdvertisedAddr(), "NEFELE_GPID=" + string(rec.GPID), "NEFELE_NODE=" + name}
 		},
 	})
 	if err != nil {
@@ -159,7 +159,7 @@ func (a *Agent) register(ctx context.Context, name string) error {
 	}()
 	now := time.Now()
 	a.node = model.Node{
-		Name: name, Address: a.Addr(), PID: os.Getpid(), Server: a.etcd != nil, Labels: a.cfg.Labels,
+		Name: name, Address: a.AdvertisedAddr(), PID: os.Getpid(), Server: a.etcd != nil, Labels: a.cfg.Labels,
 		CPU: a.cfg.CPU, Memory: a.cfg.Memory, MaxProcs: a.cfg.MaxProcs, Version: apiserver.Version,
 		StartedAt: now, LastSeen: now,
 	}
@@ -245,6 +245,19 @@ func (a *Agent) Addr() string {
 		return a.cfg.Addr
 	}
 	return a.lis.Addr().String()
+}
+
+// AdvertisedAddr returns the address other nodes reach the API at: that of
+// --advertise (on the listening port when it says port 0), or Addr.
+func (a *Agent) AdvertisedAddr() string {
+	if a.cfg.Advertise == "" {
+		return a.Addr()
+	}
+	host, port, _ := net.SplitHostPort(a.cfg.Advertise)
+	if port == "0" {
+		_, port, _ = net.SplitHostPort(a.Addr())
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // NodeName implements apiserver.Backend.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"time"
 
@@ -17,7 +18,15 @@ type Config struct {
 	// DataDir holds the agent's state: etcd data, logs, the lock.
 	DataDir string
 	// Addr is where the API listens, HOST:PORT (default 127.0.0.1:7070; port 0 picks one).
+	// The embedded etcd member listens on the same host.
 	Addr string
+	// Advertise is the HOST:PORT other nodes and processes reach the API
+	// at (default Addr; required when Addr's host is 0.0.0.0 or ::). Its
+	// host is also what the embedded etcd member advertises.
+	Advertise string
+	// EtcdEndpoints, when set, makes the agent a client of an existing
+	// etcd cluster instead of embedding a member.
+	EtcdEndpoints []string
 	// Name is the node name; by default the name kept in the data dir, or the host name.
 	Name string
 	// Logger receives the agent's logs.
@@ -42,6 +51,10 @@ type Config struct {
 	RotateEvery time.Duration
 	// LeaseTTL is the node lease's time to live (default 3 s).
 	LeaseTTL time.Duration
+	// FenceGrace is how long after its lease expired an agent that cannot
+	// reach the store keeps its processes before it stops those the
+	// cluster replaces (default 1 s; self-fencing).
+	FenceGrace time.Duration
 	// Retention is how long the record and logs of an ended process are
 	// kept (default 24 h); GCEvery is how often they are looked at (1 min).
 	Retention, GCEvery time.Duration
@@ -63,8 +76,24 @@ func (c *Config) Validate() error {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
 	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
 		return model.Invalid(c.Addr, fmt.Sprintf("invalid --addr %q: use HOST:PORT, like 127.0.0.1:7070", c.Addr))
+	}
+	if c.Advertise == "" {
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			return model.Invalid(c.Addr, fmt.Sprintf("--addr %s listens on every address: say with --advertise HOST:PORT which one other nodes reach", c.Addr))
+		}
+	} else if ahost, _, err := net.SplitHostPort(c.Advertise); err != nil || ahost == "" || net.ParseIP(ahost) != nil && net.ParseIP(ahost).IsUnspecified() {
+		return model.Invalid(c.Advertise, fmt.Sprintf("invalid --advertise %q: use the HOST:PORT other nodes reach this agent at, like 10.0.0.5:7070", c.Advertise))
+	}
+	for _, e := range c.EtcdEndpoints {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return model.Invalid(e, fmt.Sprintf("invalid --etcd-endpoints URL %q: use http://HOST:PORT or https://HOST:PORT", e))
+		}
+	}
+	if len(c.EtcdEndpoints) > 0 && len(c.Join) > 0 {
+		return model.Invalid("", "--etcd-endpoints and --join exclude each other: agents of a cluster on an external etcd find each other through it")
 	}
 	if c.Name != "" {
 		if err := model.ValidateName(c.Name); err != nil {
@@ -95,8 +124,17 @@ func (c *Config) Validate() error {
 	if err := c.Logs.Validate(); err != nil {
 		return err
 	}
-	if c.LeaseTTL <= 0 {
+	if c.LeaseTTL < 0 || c.LeaseTTL > 0 && c.LeaseTTL < time.Second {
+		return model.Invalid(c.LeaseTTL.String(), fmt.Sprintf("invalid --lease-ttl %s: use 1s or more (etcd leases count whole seconds)", c.LeaseTTL))
+	}
+	if c.LeaseTTL == 0 {
 		c.LeaseTTL = 3 * time.Second
+	}
+	if c.FenceGrace < 0 {
+		return model.Invalid(c.FenceGrace.String(), fmt.Sprintf("invalid --fence-grace %s: use a duration above 0, like 1s", c.FenceGrace))
+	}
+	if c.FenceGrace == 0 {
+		c.FenceGrace = time.Second
 	}
 	if c.Retention <= 0 {
 		c.Retention = 24 * time.Hour

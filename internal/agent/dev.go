@@ -15,8 +15,13 @@ import (
 type RunConfig struct {
 	// DataDir holds the agent's state.
 	DataDir string
-	// Addr is where the agent listens, HOST:PORT.
-	Addr string
+	// Addr is where the agent listens, HOST:PORT; Advertise where others
+	// reach it (see Config).
+	Addr, Advertise string
+	// EtcdEndpoints makes the agent a client of an external etcd.
+	EtcdEndpoints []string
+	// LeaseTTL and FenceGrace: see Config.
+	LeaseTTL, FenceGrace time.Duration
 	// Name is the node name (default: the one kept in the data dir, or the host name).
 	Name string
 	// Join and Server: see Config.
@@ -55,7 +60,8 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		}
 		memory = m
 	}
-	a, err := New(Config{DataDir: cfg.DataDir, Addr: cfg.Addr, Name: cfg.Name, Logger: cfg.Logger,
+	a, err := New(Config{DataDir: cfg.DataDir, Addr: cfg.Addr, Advertise: cfg.Advertise,
+		EtcdEndpoints: cfg.EtcdEndpoints, LeaseTTL: cfg.LeaseTTL, FenceGrace: cfg.FenceGrace, Name: cfg.Name, Logger: cfg.Logger,
 		Labels: cfg.Labels, CPU: cfg.CPU, Memory: memory, MaxProcs: cfg.MaxProcs, Join: cfg.Join, Server: cfg.Server,
 		Logs:        logfile.Policy{MaxBytes: cfg.LogMaxBytes, Files: cfg.LogFiles},
 		RotateEvery: cfg.LogCheckEvery, Retention: cfg.Retention, GCEvery: cfg.GCEvery})

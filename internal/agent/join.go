@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,8 +29,13 @@ const maxVoters = 5
 // cluster's members (a worker).
 func (a *Agent) connectStore(ctx context.Context, name string) (*clientv3.Client, error) {
 	dir := filepath.Join(a.cfg.DataDir, "etcd")
+	listen, advertise := a.hosts()
 	member := func(cluster string, join bool, peer string) (*clientv3.Client, error) {
+		if peer == "" {
+			peer = "http://" + net.JoinHostPort(listen, "0")
+		}
 		m, err := etcdembed.Start(ctx, etcdembed.Config{Dir: dir, Name: name, PeerURL: peer,
+			ClientURL: "http://" + net.JoinHostPort(listen, "0"), AdvertiseHost: advertise,
 			InitialCluster: cluster, Join: join, TickMs: a.cfg.EtcdTickMs, ElectionMs: a.cfg.EtcdElectionMs})
 		if err != nil {
 			return nil, err
@@ -40,6 +46,8 @@ func (a *Agent) connectStore(ctx context.Context, name string) (*clientv3.Client
 	}
 	_, werr := os.Stat(a.workerFile())
 	switch {
+	case len(a.cfg.EtcdEndpoints) > 0: // a client of an external etcd
+		return a.connectWorker(ctx, a.cfg.EtcdEndpoints)
 	case etcdembed.HasData(dir): // a member restarts: it knows its cluster
 		return member("", false, a.peerURLFromFile())
 	case werr == nil: // a worker restarts
@@ -47,11 +55,15 @@ func (a *Agent) connectStore(ctx context.Context, name string) (*clientv3.Client
 	case len(a.cfg.Join) == 0: // a new cluster of one
 		return member("", false, "")
 	}
-	peer, err := etcdembed.PickURL("127.0.0.1")
+	peer, err := etcdembed.PickURL(listen)
 	if err != nil {
 		return nil, err
 	}
-	res, err := a.askToJoin(ctx, name, peer)
+	apeer, err := etcdembed.AdvertisedURL(peer, advertise)
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.askToJoin(ctx, name, apeer)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +82,17 @@ func (a *Agent) connectStore(ctx context.Context, name string) (*clientv3.Client
 	}
 	a.log.Info("joined the cluster as an etcd member", "member", fmt.Sprintf("%x", res.MemberId))
 	return c, nil
+}
+
+// hosts returns the host the embedded etcd member listens on (that of
+// --addr) and the one it advertises (that of --advertise, or "" for the
+// same).
+func (a *Agent) hosts() (listen, advertise string) {
+	listen, _, _ = net.SplitHostPort(a.cfg.Addr)
+	if a.cfg.Advertise != "" {
+		advertise, _, _ = net.SplitHostPort(a.cfg.Advertise)
+	}
+	return listen, advertise
 }
 
 func (a *Agent) workerFile() string { return filepath.Join(a.cfg.DataDir, "etcd-endpoints") }
@@ -151,6 +174,10 @@ func promote(ctx context.Context, endpoints []string, id uint64) error {
 func (a *Agent) Join(ctx context.Context, name, peerURL string, server bool) (apiserver.JoinResult, error) {
 	if err := model.ValidateName(name); err != nil {
 		return apiserver.JoinResult{}, err
+	}
+	if a.etcd == nil && len(a.cfg.EtcdEndpoints) > 0 {
+		return apiserver.JoinResult{ClientURLs: a.cfg.EtcdEndpoints,
+			Reason: "the cluster keeps its state in an external etcd"}, nil
 	}
 	c := a.store.Client()
 	list, err := c.MemberList(ctx)

@@ -29,7 +29,7 @@ with its state in --data-dir (default $XDG_STATE_HOME/nefele, or
 func (c *cli) newAgentCmd() *cobra.Command {
 	cfg := agent.RunConfig{LogMaxBytes: 10 << 20, LogFiles: 3}
 	cmd := &cobra.Command{
-		Use:   "agent --data-dir DIR [--name NAME] [--addr HOST:PORT] [--server] [--join ADDR[,ADDR...]] [--labels k=v,...] [--cpu N] [--memory SIZE] [--max-procs N]",
+		Use:   "agent --data-dir DIR [--name NAME] [--addr HOST:PORT] [--advertise HOST:PORT] [--server] [--join ADDR[,ADDR...]] [--etcd-endpoints URL,...] [--labels k=v,...] [--cpu N] [--memory SIZE] [--max-procs N]",
 		Short: "Run an agent of a node in the foreground",
 		Long: `agent runs the agent of one node: the API at --addr, its processes, and an
 embedded etcd member, with its state in --data-dir. --labels, --cpu, --memory
@@ -41,7 +41,14 @@ etcd member. With --join ADDR (the API address of any agent of a cluster) it
 joins that cluster: with --server as an etcd member (added as a learner,
 promoted once in sync; at most 5 members vote, later servers join as
 workers and say so), otherwise as a worker, an etcd client of the members.
-A restarted agent finds its role in its data dir and needs no --join.`,
+A restarted agent finds its role in its data dir and needs no --join.
+With --etcd-endpoints the agent embeds no member and keeps the cluster's
+state in that existing etcd; every agent of such a cluster is given the same
+endpoints.
+
+The embedded member listens on the host of --addr; other nodes are told the
+host of --advertise. Give --advertise when --addr is 0.0.0.0, or when the
+address others reach differs (NAT).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.DataDir == "" {
@@ -55,6 +62,10 @@ A restarted agent finds its role in its data dir and needs no --join.`,
 	fl.StringVar(&cfg.Name, "name", "", "node `NAME` (default: the host name, kept in the data dir)")
 	fl.BoolVar(&cfg.Server, "server", false, "join as an etcd member (a voter, up to 5)")
 	fl.StringSliceVar(&cfg.Join, "join", nil, "API `ADDR`esses of agents of the cluster to join")
+	fl.StringVar(&cfg.Advertise, "advertise", "", "`HOST:PORT` other nodes reach this agent at (default --addr; needed when --addr is 0.0.0.0)")
+	fl.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "`URL`s of an existing etcd cluster to use instead of embedded members")
+	fl.Var(&durationValue{p: &cfg.LeaseTTL}, "lease-ttl", "node lease time to live: a node is down this long after its agent last renewed it (default 3s)")
+	fl.Var(&durationValue{p: &cfg.FenceGrace}, "fence-grace", "after the lease expired without contact to the store, wait this long, then stop the processes the cluster replaces (default 1s)")
 	fl.Var(&labelsValue{p: &cfg.Labels}, "labels", "node labels, like zone=eu,disk=ssd")
 	fl.Var(&intValue{p: &cfg.CPU, min: 0, hint: "want a number of CPUs, 1 or more (0: the machine's)"}, "cpu", "CPUs the node offers (default: the machine's)")
 	fl.StringVar(&cfg.Memory, "memory", "", "memory the node offers, like 8Gi or 16G (default: the machine's)")

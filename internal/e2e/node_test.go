@@ -51,6 +51,10 @@ func TestAgentBadFlags(t *testing.T) {
 		{[]string{"agent", "--data-dir", t.TempDir(), "--max-procs", "x"}, "--max-procs"},
 		{[]string{"agent"}, "--data-dir"},
 		{[]string{"agent", "--data-dir", t.TempDir(), "--name", "Bad Name", "--addr", "127.0.0.1:0"}, "invalid node name"},
+		{[]string{"agent", "--data-dir", t.TempDir(), "--addr", "0.0.0.0:0"}, "--advertise HOST:PORT"},
+		{[]string{"agent", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--advertise", "nohost"}, "invalid --advertise"},
+		{[]string{"agent", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--etcd-endpoints", "localhost:2379"}, "invalid --etcd-endpoints"},
+		{[]string{"agent", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--lease-ttl", "100ms"}, "invalid --lease-ttl"},
 	} {
 		r := a.CLI(nil, tc.args...)
 		if r.Code == 0 || !strings.Contains(r.Stderr, tc.want) {

@@ -22,8 +22,13 @@ type Config struct {
 	Dir string
 	// Name is the member's name (the node name).
 	Name string
-	// ClientURL and PeerURL are where it listens; port 0 picks a free port.
+	// ClientURL and PeerURL are where it listens (default
+	// http://127.0.0.1:0); port 0 picks a free port.
 	ClientURL, PeerURL string
+	// AdvertiseHost, when set, is the host the member tells others to
+	// reach it at, on the ports it listens on (needed when it listens on
+	// 0.0.0.0).
+	AdvertiseHost string
 	// TickMs and ElectionMs are raft timings; zero keeps etcd's defaults.
 	TickMs, ElectionMs uint
 	// LogLevel is the level of etcd's own log, written to Dir/etcd.log.
@@ -36,9 +41,10 @@ type Config struct {
 
 // Member is a running embedded etcd member.
 type Member struct {
-	etcd    *embed.Etcd
-	client  *clientv3.Client
-	peerURL string
+	etcd           *embed.Etcd
+	client         *clientv3.Client
+	peerURL        string // where it listens for peers
+	advertisedPeer string
 }
 
 // Start starts a single-member cluster in cfg.Dir (or restarts the one that
@@ -56,9 +62,10 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	ec.InitialCluster = cfg.Name + "=" + peer.String()
+	aclient, apeer := advertised(client, cfg.AdvertiseHost), advertised(peer, cfg.AdvertiseHost)
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{aclient}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{apeer}
+	ec.InitialCluster = cfg.Name + "=" + apeer.String()
 	if cfg.InitialCluster != "" {
 		ec.InitialCluster = cfg.InitialCluster
 	}
@@ -84,7 +91,28 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd not ready: %w", ctx.Err())
 	}
-	return &Member{etcd: e, client: v3client.New(e.Server), peerURL: peer.String()}, nil
+	return &Member{etcd: e, client: v3client.New(e.Server), peerURL: peer.String(), advertisedPeer: apeer.String()}, nil
+}
+
+// advertised returns u with its host replaced by host, when host is set.
+func advertised(u url.URL, host string) url.URL {
+	if host == "" {
+		return u
+	}
+	_, port, _ := net.SplitHostPort(u.Host)
+	u.Host = net.JoinHostPort(host, port)
+	return u
+}
+
+// AdvertisedURL returns the URL others reach a member listening at listen
+// at, when it advertises host (listen itself when host is "").
+func AdvertisedURL(listen, host string) (string, error) {
+	u, err := url.Parse(listen)
+	if err != nil {
+		return "", fmt.Errorf("etcd url %q: %w", listen, err)
+	}
+	a := advertised(*u, host)
+	return a.String(), nil
 }
 
 func urls(cfg Config) (client, peer url.URL, err error) {
@@ -121,8 +149,11 @@ func concreteURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// PeerURL returns the URL the member's peers reach it at.
+// PeerURL returns the URL the member listens for peers at.
 func (m *Member) PeerURL() string { return m.peerURL }
+
+// AdvertisedPeerURL returns the URL the member's peers reach it at.
+func (m *Member) AdvertisedPeerURL() string { return m.advertisedPeer }
 
 func orDefault(s, d string) string {
 	if s == "" {
