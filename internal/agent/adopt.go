@@ -78,7 +78,7 @@ func (a *Agent) watchAssignments(rev int64) {
 		if err != nil || p.State != model.StatePending || p.Node != a.node.Name || p.Origin == a.node.Name {
 			return // the agent that made it starts it, or it is on its way already
 		}
-		if err := a.admit(1); err != nil {
+		if err := a.admit(p.Spec.Resources, 1); err != nil {
 			p.State, p.Reason, p.Failure, p.EndedAt = model.StateFailed, err.Error(), "no_capacity", time.Now()
 			if err := a.store.Put(a.ctx, model.StatePending, p); err != nil {
 				a.log.Warn("refuse placed process", "gpid", gpid, "err", err)

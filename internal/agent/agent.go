@@ -33,6 +33,7 @@ type Agent struct {
 	etcd   *etcdembed.Member // nil on a worker
 	remote *clientv3.Client  // a worker's client of the cluster's members
 	store  *store.Store
+	view   *store.View // the watched cluster view
 	sup    *supervisor.Supervisor
 	lis    net.Listener
 	http   *http.Server
@@ -85,6 +86,12 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.store = store.New(client)
+	a.view = a.store.NewView()
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.view.Run(a.ctx, func(err error) { a.log.Warn("cluster view", "err", err) })
+	}()
 	if err := a.startSupervisor(name); err != nil {
 		return err
 	}
@@ -97,6 +104,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	}
 	if err := a.adopt(ctx); err != nil {
 		return err
+	}
+	select {
+	case <-a.view.Synced():
+	case <-ctx.Done():
+		return fmt.Errorf("cluster view: %w", ctx.Err())
 	}
 	a.bg.Add(2)
 	go a.watchAssignments(rev)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nefele/nefele/internal/apiserver"
 	"github.com/nefele/nefele/internal/model"
+	"github.com/nefele/nefele/internal/sched"
 	nefele "github.com/nefele/nefele/sdk"
 )
 
@@ -38,8 +39,9 @@ func (a *Agent) nextGPIDs(ctx context.Context, n int) ([]model.GPID, error) {
 	return out, nil
 }
 
-// Spawn implements apiserver.Backend: it records the new processes and
-// starts them here.
+// Spawn implements apiserver.Backend: it places the new processes over the
+// cluster view, records them, starts those placed here and waits for the
+// agents of the other nodes to start theirs.
 func (a *Agent) Spawn(ctx context.Context, name string, replicas int, spec model.Spec) ([]model.Process, error) {
 	if name != "" {
 		if err := model.ValidateName(name); err != nil {
@@ -51,11 +53,11 @@ func (a *Agent) Spawn(ctx context.Context, name string, replicas int, spec model
 		return nil, err
 	}
 	n := max(replicas, 1)
-	picks, err := a.place(ctx, spec, name, n)
+	picks, err := a.place(spec, name, n)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.admit(count(picks, a.node.Name)); err != nil {
+	if err := a.admit(spec.Resources, count(picks, a.node.Name)); err != nil {
 		return nil, err
 	}
 	procs, err := a.newRecords(ctx, name, n, spec, group)
@@ -73,21 +75,14 @@ func (a *Agent) Spawn(ctx context.Context, name string, replicas int, spec model
 
 // startPlaced starts the new processes placed on this node and waits for
 // the agents of the other nodes to start theirs (they watch their
-// assignments), and returns the records as they then are.
+// assignments), and returns the records as they then are. A node whose
+// agent refuses a process for want of capacity (the view was behind) is
+// passed over: the process moves to the next node that fits.
 func (a *Agent) startPlaced(ctx context.Context, procs []model.Process) ([]model.Process, error) {
 	errs := make([]error, len(procs))
 	var wg sync.WaitGroup
 	for i, p := range procs {
-		wg.Go(func() {
-			if p.Node == a.node.Name {
-				procs[i], errs[i] = a.sup.Start(ctx, p)
-				return
-			}
-			procs[i], errs[i] = a.store.WaitStarted(ctx, p.GPID, 30*time.Second)
-			if errs[i] == nil && procs[i].State == model.StateFailed {
-				errs[i] = remoteStartErr(procs[i])
-			}
-		})
+		wg.Go(func() { procs[i], errs[i] = a.startOne(ctx, p) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -96,6 +91,50 @@ func (a *Agent) startPlaced(ctx context.Context, procs []model.Process) ([]model
 		}
 	}
 	return procs, nil
+}
+
+func (a *Agent) startOne(ctx context.Context, p model.Process) (model.Process, error) {
+	var refused map[string]string
+	for {
+		if p.Node == a.node.Name {
+			return a.sup.Start(ctx, p)
+		}
+		rec, err := a.store.WaitStarted(ctx, p.GPID, 30*time.Second)
+		if err != nil || rec.State != model.StateFailed {
+			return rec, err
+		}
+		if rec.Failure != "no_capacity" {
+			return rec, remoteStartErr(rec)
+		}
+		if refused == nil {
+			refused = map[string]string{}
+		}
+		refused[rec.Node] = rec.Reason
+		next, err := a.placeAgain(rec, refused)
+		if err != nil {
+			return rec, err
+		}
+		a.log.Info("placing a refused process again", "gpid", rec.GPID, "refused_by", rec.Node, "node", next)
+		p = rec
+		p.Node, p.State, p.Failure, p.Reason, p.EndedAt = next, model.StatePending, "", "placed again: "+rec.Reason, time.Time{}
+		if err := a.store.Put(ctx, model.StateFailed, p); err != nil {
+			return rec, err
+		}
+	}
+}
+
+// placeAgain places p once more, over nodes that did not refuse it.
+func (a *Agent) placeAgain(p model.Process, refused map[string]string) (string, error) {
+	views := a.nodeViews()
+	for i := range views {
+		views[i].Refused = refused[views[i].Name]
+	}
+	req := sched.Request{Resources: p.Spec.Resources, Constraints: p.Spec.Constraints, Node: p.Spec.Node, Spread: a.spread(p.Group)}
+	picks, err := sched.PlaceN(req, views, 1)
+	if err != nil {
+		return "", err
+	}
+	return picks[0], nil
 }
 
 // remoteStartErr rebuilds the start error of a process another node failed
@@ -123,16 +162,26 @@ func count(nodes []string, node string) int {
 	return n
 }
 
-// admit checks that this node has room for n more processes.
-func (a *Agent) admit(n int) error {
-	if a.cfg.MaxProcs == 0 {
+// admit checks that this node has room, by what its live processes hold,
+// for n more processes that each ask r.
+func (a *Agent) admit(r model.Resources, n int) error {
+	if n == 0 {
 		return nil
 	}
-	if live := len(a.sup.List()); live+n > a.cfg.MaxProcs {
-		return &model.SubjectError{Subject: a.node.Name, Err: model.ErrNoCapacity,
-			Msg: fmt.Sprintf("node %s: process slots full (%d of %d used, %d asked)", a.node.Name, live, a.cfg.MaxProcs, n)}
+	capa, used := capacityOf(a.node), a.allocated()
+	switch {
+	case capa.MaxProcs > 0 && used.MaxProcs+n > capa.MaxProcs:
+		return a.refuse(fmt.Sprintf("process slots full (%d of %d used, %d asked)", used.MaxProcs, capa.MaxProcs, n))
+	case r.CPUMilli > 0 && capa.CPUMilli > 0 && used.CPUMilli+int64(n)*r.CPUMilli > capa.CPUMilli:
+		return a.refuse(fmt.Sprintf("cpu %s free, %s asked", model.FormatCPU(capa.CPUMilli-used.CPUMilli), model.FormatCPU(int64(n)*r.CPUMilli)))
+	case r.MemoryBytes > 0 && capa.MemoryBytes > 0 && used.MemoryBytes+int64(n)*r.MemoryBytes > capa.MemoryBytes:
+		return a.refuse(fmt.Sprintf("memory %s free, %s asked", model.FormatMemory(capa.MemoryBytes-used.MemoryBytes), model.FormatMemory(int64(n)*r.MemoryBytes)))
 	}
 	return nil
+}
+
+func (a *Agent) refuse(why string) error {
+	return &model.SubjectError{Subject: a.node.Name, Err: model.ErrNoCapacity, Msg: "node " + a.node.Name + ": " + why}
 }
 
 func (a *Agent) newRecords(ctx context.Context, name string, n int, spec model.Spec, group bool) ([]model.Process, error) {

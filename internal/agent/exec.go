@@ -18,7 +18,7 @@ func (a *Agent) Exec(ctx context.Context, spec model.Spec, opts apiserver.ExecOp
 	if err := spec.Validate(false); err != nil {
 		return nil, model.Process{}, err
 	}
-	picks, err := a.place(ctx, spec, "", 1)
+	picks, err := a.place(spec, "", 1)
 	if err != nil {
 		return nil, model.Process{}, err
 	}
@@ -26,7 +26,7 @@ func (a *Agent) Exec(ctx context.Context, spec model.Spec, opts apiserver.ExecOp
 		spec.Node = picks[0]
 		return a.remoteExec(ctx, picks[0], spec, opts)
 	}
-	if err := a.admit(1); err != nil {
+	if err := a.admit(spec.Resources, 1); err != nil {
 		return nil, model.Process{}, err
 	}
 	procs, err := a.newRecords(ctx, "", 1, spec, false)

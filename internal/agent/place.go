@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"context"
-
 	"github.com/nefele/nefele/internal/model"
 	"github.com/nefele/nefele/internal/sched"
 )
@@ -11,14 +9,11 @@ import (
 // processes of spec (of group, when not ""), or returns an error that says
 // for each node why none fits. A single process that asks nothing of the
 // nodes goes to this node, the one whose agent took the request.
-func (a *Agent) place(ctx context.Context, spec model.Spec, group string, n int) ([]string, error) {
-	if n == 1 && !constrained(spec) && a.cfg.MaxProcs == 0 {
+func (a *Agent) place(spec model.Spec, group string, n int) ([]string, error) {
+	if n == 1 && !constrained(spec) && a.cfg.MaxProcs == 0 && !a.drained() {
 		return []string{a.node.Name}, nil
 	}
-	views, err := a.nodeViews(ctx)
-	if err != nil {
-		return nil, err
-	}
+	views := a.nodeViews()
 	req := sched.Request{Resources: spec.Resources, Constraints: spec.Constraints, Node: spec.Node,
 		Spread: a.spread(group)}
 	return sched.PlaceN(req, views, n)
@@ -28,23 +23,23 @@ func constrained(s model.Spec) bool {
 	return s.Resources != (model.Resources{}) || len(s.Constraints) > 0 || s.Node != ""
 }
 
-// nodeViews returns the scheduler's view of every known node. What is
-// allocated is known for this node (its live processes); other nodes'
-// allocation comes with the cluster's watched view.
-func (a *Agent) nodeViews(ctx context.Context) ([]sched.NodeView, error) {
-	nodes, err := a.store.Nodes(ctx)
-	if err != nil {
-		return nil, err
-	}
+// nodeViews returns the scheduler's view of every known node, from the
+// watched cluster view. This node's allocation is its own, exact count.
+func (a *Agent) nodeViews() []sched.NodeView {
+	nodes := a.view.Nodes()
 	views := make([]sched.NodeView, len(nodes))
 	for i, n := range nodes {
-		views[i] = sched.NodeView{Name: n.Name, Labels: n.Labels, Down: !n.Up,
-			Capacity: model.Capacity{CPUMilli: int64(n.CPU) * 1000, MemoryBytes: n.Memory, MaxProcs: n.MaxProcs}}
+		views[i] = sched.NodeView{Name: n.Name, Labels: n.Labels, Down: !n.Up, Drained: n.Drained,
+			Capacity: capacityOf(n.Node), Allocated: n.Allocated}
 		if n.Name == a.node.Name {
 			views[i].Allocated = a.allocated()
 		}
 	}
-	return views, nil
+	return views
+}
+
+func capacityOf(n model.Node) model.Capacity {
+	return model.Capacity{CPUMilli: int64(n.CPU) * 1000, MemoryBytes: n.Memory, MaxProcs: n.MaxProcs}
 }
 
 // allocated sums what this node's live processes ask.
@@ -58,16 +53,19 @@ func (a *Agent) allocated() model.Capacity {
 	return c
 }
 
-// spread counts the live replicas of group on this node.
+// spread counts the live replicas of group on each node.
 func (a *Agent) spread(group string) map[string]int {
 	if group == "" {
 		return nil
 	}
-	count := 0
-	for _, p := range a.sup.List() {
-		if p.Group == group {
-			count++
+	out := map[string]int{}
+	for _, n := range a.view.Nodes() {
+		if c := n.Groups[group]; c > 0 {
+			out[n.Name] = c
 		}
 	}
-	return map[string]int{a.node.Name: count}
+	return out
 }
+
+// drained reports whether this node is drained.
+func (a *Agent) drained() bool { return a.view.Drained(a.node.Name) }

@@ -23,6 +23,11 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrNoCapacity means the node has no room for the process.
 	ErrNoCapacity = errors.New("no capacity")
+	// ErrFenced means a node wrote about a process that is no longer
+	// assigned to it (it was lost with its node, and maybe replaced).
+	ErrFenced = errors.New("process no longer assigned to this node")
+	// ErrNotGroup means a name that is asked to scale is not a group.
+	ErrNotGroup = errors.New("not a group")
 )
 
 // SubjectError carries the value an error is about (a GPID, a name, a path)

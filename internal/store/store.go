@@ -36,6 +36,7 @@ const seqKey = "/nefele/seq/gpid"
 func (s *Store) procKey(g model.GPID) string     { return "/nefele/t/" + s.tenant + "/procs/" + string(g) }
 func (s *Store) procPrefix() string              { return "/nefele/t/" + s.tenant + "/procs/" }
 func (s *Store) groupKey(name string) string     { return "/nefele/t/" + s.tenant + "/groups/" + name }
+func (s *Store) groupPrefix() string             { return "/nefele/t/" + s.tenant + "/groups/" }
 func (s *Store) eventPrefix() string             { return "/nefele/t/" + s.tenant + "/events/" }
 func assignKey(node string, g model.GPID) string { return "/nefele/assign/" + node + "/" + string(g) }
 func assignPrefix(node string) string            { return "/nefele/assign/" + node + "/" }
@@ -82,24 +83,13 @@ func (s *Store) ReserveGPIDs(ctx context.Context, n uint64) (uint64, error) {
 	}
 }
 
-// group is the record of a name: the processes that hold it now.
-type group struct {
-	Name      string       `json:"name"`
-	GPIDs     []model.GPID `json:"gpids"`
-	Replicas  int          `json:"replicas,omitempty"`
-	CreatedAt time.Time    `json:"created_at"`
-}
-
 // Create writes new process records, their assignments and their first
 // events in one transaction. When name is set, the processes take it: it
 // fails with model.ErrNameInUse while a live process holds the name.
 func (s *Store) Create(ctx context.Context, name string, replicas int, procs []model.Process) error {
 	ops := make([]clientv3.Op, 0, 3*len(procs)+1)
 	for _, p := range procs {
-		ops = append(ops,
-			clientv3.OpPut(s.procKey(p.GPID), encode(p)),
-			clientv3.OpPut(assignKey(p.Node, p.GPID), string(p.GPID)),
-			clientv3.OpPut(s.eventKey(eventOf("", p)), encode(eventOf("", p))))
+		ops = append(ops, s.createOps(p)...)
 	}
 	if name == "" {
 		if _, err := s.c.Txn(ctx).Then(ops...).Commit(); err != nil {
@@ -107,7 +97,7 @@ func (s *Store) Create(ctx context.Context, name string, replicas int, procs []m
 		}
 		return nil
 	}
-	g := group{Name: name, Replicas: replicas, CreatedAt: time.Now()}
+	g := Group{Name: name, Replicas: replicas, IsGroup: replicas > 0, Spec: procs[0].Spec, CreatedAt: time.Now()}
 	for _, p := range procs {
 		g.GPIDs = append(g.GPIDs, p.GPID)
 	}
@@ -138,7 +128,7 @@ func (s *Store) nameFree(ctx context.Context, name string) ([]clientv3.Cmp, erro
 		return []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.groupKey(name)), "=", 0)}, nil
 	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.groupKey(name)), "=", res.Kvs[0].ModRevision)}
-	var g group
+	var g Group
 	if err := json.Unmarshal(res.Kvs[0].Value, &g); err != nil {
 		return nil, fmt.Errorf("decode group %s: %w", name, err)
 	}
@@ -159,6 +149,8 @@ func (s *Store) nameFree(ctx context.Context, name string) ([]clientv3.Cmp, erro
 	return cmps, nil
 }
 
+func isNoProcess(err error) bool { return errors.Is(err, model.ErrNoProcess) }
+
 func eventOf(from model.State, p model.Process) model.Event {
 	t := time.Now()
 	return model.Event{Time: t, GPID: p.GPID, Name: p.Name, Node: p.Node, From: from, To: p.State, Reason: p.Reason}
@@ -166,7 +158,10 @@ func eventOf(from model.State, p model.Process) model.Event {
 
 // Put writes a process record after a transition from state from, with its
 // event when the state changed. The assignment is removed once the process
-// has ended for good.
+// has ended for good. The assignment is also the node's title to the
+// process: a transition from a live state is written only while p's node
+// holds the assignment, and fails with model.ErrFenced once the process was
+// taken from it (lost with its node, replaced, or forgotten).
 func (s *Store) Put(ctx context.Context, from model.State, p model.Process) error {
 	ops := []clientv3.Op{clientv3.OpPut(s.procKey(p.GPID), encode(p))}
 	if from != p.State {
@@ -178,8 +173,17 @@ func (s *Store) Put(ctx context.Context, from model.State, p model.Process) erro
 	} else if from.Ended() {
 		ops = append(ops, clientv3.OpPut(assignKey(p.Node, p.GPID), string(p.GPID)))
 	}
-	if _, err := s.c.Txn(ctx).Then(ops...).Commit(); err != nil {
+	var cmps []clientv3.Cmp
+	if !from.Ended() {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(assignKey(p.Node, p.GPID)), ">", 0))
+	}
+	txn, err := s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
 		return fmt.Errorf("record %s %s: %w", p.GPID, p.State, err)
+	}
+	if !txn.Succeeded {
+		return &model.SubjectError{Subject: string(p.GPID), Err: model.ErrFenced,
+			Msg: fmt.Sprintf("record %s %s: %s is no longer assigned to node %s", p.GPID, p.State, p.GPID, p.Node)}
 	}
 	return nil
 }
@@ -259,7 +263,7 @@ func (s *Store) Resolve(ctx context.Context, target string) ([]model.Process, er
 	if len(res.Kvs) == 0 {
 		return nil, model.NoProcess(target)
 	}
-	var g group
+	var g Group
 	if err := json.Unmarshal(res.Kvs[0].Value, &g); err != nil {
 		return nil, fmt.Errorf("decode group %s: %w", target, err)
 	}
@@ -484,57 +488,6 @@ func (s *Store) Nodes(ctx context.Context) ([]NodeRecord, error) {
 		out = append(out, NodeRecord{Node: n, Up: alive[n.Name]})
 	}
 	return out, nil
-}
-
-// Replace records lost (a process whose node died) as lost and, when
-// replacement is not nil, creates the replacement with its assignment and
-// puts it in lost's place in its name's group, all in one transaction that
-// fails (returning false) if lost's record changed since rev.
-func (s *Store) Replace(ctx context.Context, lost model.Process, rev int64, replacement *model.Process) (bool, error) {
-	from := lost.State
-	lost.State = model.StateLost // its pid stays, so that its node can fence it if it returns
-	lost.EndedAt, lost.Reason = time.Now(), "its node "+lost.Node+" is down"
-	if replacement != nil {
-		lost.Reason += "; replaced by " + string(replacement.GPID) + " on " + replacement.Node
-		lost.ReplacedBy = replacement.GPID
-	}
-	ops := []clientv3.Op{
-		clientv3.OpPut(s.procKey(lost.GPID), encode(lost)),
-		clientv3.OpPut(s.eventKey(eventOf(from, lost)), encode(eventOf(from, lost))),
-		clientv3.OpDelete(assignKey(lost.Node, lost.GPID)),
-	}
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.procKey(lost.GPID)), "=", rev)}
-	if replacement != nil {
-		r := *replacement
-		ops = append(ops,
-			clientv3.OpPut(s.procKey(r.GPID), encode(r)),
-			clientv3.OpPut(assignKey(r.Node, r.GPID), string(r.GPID)),
-			clientv3.OpPut(s.eventKey(eventOf("", r)), encode(eventOf("", r))))
-		if lost.Name != "" {
-			res, err := s.c.Get(ctx, s.groupKey(lost.Name))
-			if err != nil {
-				return false, fmt.Errorf("replace %s: %w", lost.GPID, err)
-			}
-			if len(res.Kvs) == 1 {
-				var g group
-				if err := json.Unmarshal(res.Kvs[0].Value, &g); err != nil {
-					return false, fmt.Errorf("decode group %s: %w", lost.Name, err)
-				}
-				for i, gp := range g.GPIDs {
-					if gp == lost.GPID {
-						g.GPIDs[i] = r.GPID
-					}
-				}
-				ops = append(ops, clientv3.OpPut(s.groupKey(lost.Name), encode(g)))
-				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(s.groupKey(lost.Name)), "=", res.Kvs[0].ModRevision))
-			}
-		}
-	}
-	txn, err := s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
-	if err != nil {
-		return false, fmt.Errorf("replace %s: %w", lost.GPID, err)
-	}
-	return txn.Succeeded, nil
 }
 
 // LiveOn returns the records of the processes that have not ended on the
