@@ -208,6 +208,34 @@ func (c *Client) Nodes(ctx context.Context) ([]*Node, error) {
 	return res.Msg.Nodes, nil
 }
 
+// Scale sets how many members group name keeps and returns its members
+// once it has that many, or when ctx's deadline (at most a minute) passes.
+// Scaling down stops the newest members first, gracefully.
+func (c *Client) Scale(ctx context.Context, name string, replicas int) ([]*Process, error) {
+	res, err := c.procs.Scale(ctx, connect.NewRequest(&nefelev1.ScaleRequest{Name: name, Replicas: int32(replicas)}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg.Processes, nil
+}
+
+// Drain makes node take no new processes and moves its processes to other
+// nodes (see the API). It returns the processes still on the node once it
+// is empty or when ctx's deadline (at most a minute) passes.
+func (c *Client) Drain(ctx context.Context, node string) ([]*Process, error) {
+	res, err := c.cluster.Drain(ctx, connect.NewRequest(&nefelev1.DrainRequest{Node: node}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg.Remaining, nil
+}
+
+// Undrain makes a drained node take new processes again.
+func (c *Client) Undrain(ctx context.Context, node string) error {
+	_, err := c.cluster.Undrain(ctx, connect.NewRequest(&nefelev1.UndrainRequest{Node: node}))
+	return c.wrapErr(err)
+}
+
 // Version returns the version of the agent.
 func (c *Client) Version(ctx context.Context) (*nefelev1.VersionResponse, error) {
 	res, err := c.cluster.Version(ctx, connect.NewRequest(&nefelev1.VersionRequest{}))

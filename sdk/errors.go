@@ -21,6 +21,8 @@ var (
 	ErrNotRunning    = errors.New("process not running")
 	ErrUnavailable   = errors.New("agent unavailable")
 	ErrNoCapacity    = errors.New("no capacity")
+	ErrNotGroup      = errors.New("not a group")
+	ErrNoNode        = errors.New("no such node")
 	// ErrUnreachable means no agent answered at the address.
 	ErrUnreachable = errors.New("agent unreachable")
 )
@@ -38,6 +40,8 @@ var reasons = map[nefelev1.Reason]error{
 	nefelev1.Reason_REASON_NOT_RUNNING:          ErrNotRunning,
 	nefelev1.Reason_REASON_UNAVAILABLE:          ErrUnavailable,
 	nefelev1.Reason_REASON_NO_CAPACITY:          ErrNoCapacity,
+	nefelev1.Reason_REASON_NOT_A_GROUP:          ErrNotGroup,
+	nefelev1.Reason_REASON_NO_SUCH_NODE:         ErrNoNode,
 }
 
 // Error is an error returned by an agent. errors.Is matches it against the

@@ -319,27 +319,17 @@ func (a *Agent) Events(ctx context.Context, follow bool, fn func(model.Event) er
 	return a.store.Events(ctx, follow, fn)
 }
 
-// Nodes implements apiserver.Backend.
+// Nodes implements apiserver.Backend, from the cluster view.
 func (a *Agent) Nodes(ctx context.Context) ([]apiserver.NodeStatus, error) {
-	nodes, err := a.store.Nodes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	procs, err := a.store.List(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	count := map[string]int{}
-	for _, p := range procs {
-		count[p.Node]++
-	}
+	nodes := a.view.Nodes()
 	out := make([]apiserver.NodeStatus, len(nodes))
 	for i, n := range nodes {
 		state := "down"
 		if n.Up {
 			state = "up"
 		}
-		out[i] = apiserver.NodeStatus{Node: n.Node, State: state, Processes: count[n.Name]}
+		out[i] = apiserver.NodeStatus{Node: n.Node, State: state, Processes: n.Allocated.MaxProcs,
+			Drained: n.Drained, Allocated: n.Allocated}
 	}
 	return out, nil
 }

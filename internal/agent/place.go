@@ -16,6 +16,13 @@ func (a *Agent) place(spec model.Spec, group string, n int) ([]string, error) {
 	views := a.nodeViews()
 	req := sched.Request{Resources: spec.Resources, Constraints: spec.Constraints, Node: spec.Node,
 		Spread: a.spread(group)}
+	if n == 1 {
+		cands, err := sched.Place(req, views)
+		if err != nil {
+			return nil, err
+		}
+		return []string{cands[0].Node}, nil
+	}
 	return sched.PlaceN(req, views, n)
 }
 

@@ -136,7 +136,8 @@ func nodeToWire(n NodeStatus) *nefelev1.Node {
 		Name: n.Name, Address: n.Address, State: n.State, Pid: int32(n.PID), Server: n.Server,
 		Labels: n.Labels, Cpu: int32(n.CPU), MemoryBytes: n.Memory, MaxProcs: int32(n.MaxProcs),
 		Version: n.Version, StartedAt: timeToWire(n.StartedAt), Processes: int32(n.Processes),
-		LastSeen: timeToWire(n.LastSeen),
+		LastSeen: timeToWire(n.LastSeen), Drained: n.Drained,
+		AllocatedCpuMilli: n.Allocated.CPUMilli, AllocatedMemoryBytes: n.Allocated.MemoryBytes,
 	}
 }
 

@@ -27,6 +27,8 @@ var errorTable = []struct {
 	{model.ErrNotRunning, connect.CodeFailedPrecondition, nefelev1.Reason_REASON_NOT_RUNNING},
 	{model.ErrUnavailable, connect.CodeUnavailable, nefelev1.Reason_REASON_UNAVAILABLE},
 	{model.ErrNoCapacity, connect.CodeResourceExhausted, nefelev1.Reason_REASON_NO_CAPACITY},
+	{model.ErrNotGroup, connect.CodeFailedPrecondition, nefelev1.Reason_REASON_NOT_A_GROUP},
+	{model.ErrNoNode, connect.CodeNotFound, nefelev1.Reason_REASON_NO_SUCH_NODE},
 }
 
 // reasonOf returns the wire reason of a domain error (for Process.failure).

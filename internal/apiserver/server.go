@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +23,9 @@ type NodeStatus struct {
 	model.Node
 	State     string
 	Processes int
+	Drained   bool
+	// Allocated sums what the node's live processes ask.
+	Allocated model.Capacity
 }
 
 // LogsOptions select what Backend.Logs reads.
@@ -78,6 +82,9 @@ type Backend interface {
 	Events(ctx context.Context, follow bool, fn func(model.Event) error) error
 	Nodes(ctx context.Context) ([]NodeStatus, error)
 	Join(ctx context.Context, name, peerURL string, server bool) (JoinResult, error)
+	Scale(ctx context.Context, name string, replicas int) ([]model.Process, error)
+	Drain(ctx context.Context, node string) ([]model.Process, error)
+	Undrain(ctx context.Context, node string) error
 	NodeName() string
 }
 
@@ -216,6 +223,35 @@ func (s *Server) ListNodes(ctx context.Context, _ *connect.Request[nefelev1.List
 		out[i] = nodeToWire(n)
 	}
 	return connect.NewResponse(&nefelev1.ListNodesResponse{Nodes: out}), nil
+}
+
+// Scale implements ProcessService.Scale.
+func (s *Server) Scale(ctx context.Context, req *connect.Request[nefelev1.ScaleRequest]) (*connect.Response[nefelev1.ScaleResponse], error) {
+	if req.Msg.Replicas < 0 {
+		return nil, toWire(model.Invalid(strconv.Itoa(int(req.Msg.Replicas)), fmt.Sprintf("invalid replica count %d: use 0 or more", req.Msg.Replicas)))
+	}
+	procs, err := s.b.Scale(ctx, req.Msg.Name, int(req.Msg.Replicas))
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.ScaleResponse{Processes: processesToWire(procs)}), nil
+}
+
+// Drain implements ClusterService.Drain.
+func (s *Server) Drain(ctx context.Context, req *connect.Request[nefelev1.DrainRequest]) (*connect.Response[nefelev1.DrainResponse], error) {
+	procs, err := s.b.Drain(ctx, req.Msg.Node)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.DrainResponse{Remaining: processesToWire(procs)}), nil
+}
+
+// Undrain implements ClusterService.Undrain.
+func (s *Server) Undrain(ctx context.Context, req *connect.Request[nefelev1.UndrainRequest]) (*connect.Response[nefelev1.UndrainResponse], error) {
+	if err := s.b.Undrain(ctx, req.Msg.Node); err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.UndrainResponse{}), nil
 }
 
 // Join implements ClusterService.Join.

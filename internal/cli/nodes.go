@@ -15,11 +15,12 @@ func (c *cli) newNodesCmd() *cobra.Command {
 		Short: "List the nodes of the cluster",
 		Long: `nodes lists every known agent of the cluster.
 
-Columns: NAME, ADDRESS, STATE (up or down), PID, SERVER (yes when it is a
-member of the store's quorum), CPU, MEMORY, PROCS (processes running there,
-over its limit when it has one), AGE (since the agent started) and SEEN (how
-long ago the node was last known up: "now" while it is up). -o json prints
-an array of records.`,
+Columns: NAME, ADDRESS, STATE (up, down, or drained: up but taking no new
+processes), PID (the agent's), SERVER (yes when it is a member of the
+store's quorum), CPU and MEMORY (what its live processes ask, over what the
+node offers), PROCS (processes running there, over its limit when it has
+one), AGE (since the agent started) and SEEN (how long ago the node was
+last known up: "now" while it is up). -o json prints an array of records.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client, err := c.dial()
@@ -48,6 +49,10 @@ type nodeJSON struct {
 	MemoryBytes int64             `json:"memory_bytes"`
 	MaxProcs    int32             `json:"max_procs"`
 	Processes   int32             `json:"processes"`
+	Drained     bool              `json:"drained"`
+	// What the node's live processes ask, summed.
+	AllocatedCPUMilli    int64 `json:"allocated_cpu_milli"`
+	AllocatedMemoryBytes int64 `json:"allocated_memory_bytes"`
 	Version     string            `json:"version"`
 	StartedAt   string            `json:"started_at"`
 	LastSeen    string            `json:"last_seen"`
@@ -62,7 +67,8 @@ func toNodeJSON(n *nefele.Node) nodeJSON {
 		Name: n.GetName(), Address: n.GetAddress(), State: n.GetState(), PID: n.GetPid(),
 		Server: n.GetServer(), Labels: labels, CPU: n.GetCpu(), MemoryBytes: n.GetMemoryBytes(),
 		MaxProcs: n.GetMaxProcs(), Processes: n.GetProcesses(), Version: n.GetVersion(),
-		StartedAt: n.GetStartedAt(), LastSeen: n.GetLastSeen(),
+		StartedAt: n.GetStartedAt(), LastSeen: n.GetLastSeen(), Drained: n.GetDrained(),
+		AllocatedCPUMilli: n.GetAllocatedCpuMilli(), AllocatedMemoryBytes: n.GetAllocatedMemoryBytes(),
 	}
 }
 
@@ -88,10 +94,10 @@ func nodeRow(now time.Time, n *nefele.Node) []string {
 		server = "yes"
 	}
 	if n.GetMemoryBytes() > 0 {
-		mem = formatBytes(n.GetMemoryBytes())
+		mem = formatBytes(n.GetAllocatedMemoryBytes()) + "/" + formatBytes(n.GetMemoryBytes())
 	}
 	if n.GetCpu() > 0 {
-		cpu = strconv.Itoa(int(n.GetCpu()))
+		cpu = formatCPU(n.GetAllocatedCpuMilli()) + "/" + strconv.Itoa(int(n.GetCpu()))
 	}
 	if n.GetMaxProcs() > 0 {
 		procs += "/" + strconv.Itoa(int(n.GetMaxProcs()))
@@ -100,10 +106,20 @@ func nodeRow(now time.Time, n *nefele.Node) []string {
 	if n.GetPid() > 0 {
 		pid = strconv.Itoa(int(n.GetPid()))
 	}
-	seen := "now"
-	if n.GetState() != "up" {
+	seen, state := "now", n.GetState()
+	if state != "up" {
 		seen = age(now, n.GetLastSeen()) + " ago"
+	} else if n.GetDrained() {
+		state = "drained"
 	}
-	return []string{n.GetName(), dash(n.GetAddress()), dash(n.GetState()), pid, server, cpu, mem, procs,
+	return []string{n.GetName(), dash(n.GetAddress()), state, pid, server, cpu, mem, procs,
 		age(now, n.GetStartedAt()), seen}
+}
+
+// formatCPU writes millicores as whole cores ("2") or in millicores ("1500m").
+func formatCPU(milli int64) string {
+	if milli%1000 == 0 {
+		return strconv.FormatInt(milli/1000, 10)
+	}
+	return strconv.FormatInt(milli, 10) + "m"
 }

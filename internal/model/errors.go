@@ -28,6 +28,8 @@ var (
 	ErrFenced = errors.New("process no longer assigned to this node")
 	// ErrNotGroup means a name that is asked to scale is not a group.
 	ErrNotGroup = errors.New("not a group")
+	// ErrNoNode means no node has the name asked for.
+	ErrNoNode = errors.New("no such node")
 )
 
 // SubjectError carries the value an error is about (a GPID, a name, a path)

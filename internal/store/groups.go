@@ -29,7 +29,7 @@ type Group struct {
 
 // Group returns the record of name and its mod revision.
 func (s *Store) Group(ctx context.Context, name string) (Group, int64, error) {
-	res, err := s.c.Get(ctx, s.groupKey(name))
+	res, err := s.get(ctx, s.groupKey(name))
 	if err != nil {
 		return Group{}, 0, fmt.Errorf("look up name %s: %w", name, err)
 	}

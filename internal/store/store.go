@@ -59,7 +59,7 @@ func encode(v any) string {
 // Numbers are never handed out twice, even across agents and restarts.
 func (s *Store) ReserveGPIDs(ctx context.Context, n uint64) (uint64, error) {
 	for {
-		res, err := s.c.Get(ctx, seqKey)
+		res, err := s.get(ctx, seqKey)
 		if err != nil {
 			return 0, fmt.Errorf("reserve gpids: %w", err)
 		}
@@ -120,7 +120,7 @@ func (s *Store) Create(ctx context.Context, name string, replicas int, procs []m
 // nameFree checks that no live process holds name and returns the
 // comparisons that keep that true until the transaction commits.
 func (s *Store) nameFree(ctx context.Context, name string) ([]clientv3.Cmp, error) {
-	res, err := s.c.Get(ctx, s.groupKey(name))
+	res, err := s.get(ctx, s.groupKey(name))
 	if err != nil {
 		return nil, fmt.Errorf("look up name %s: %w", name, err)
 	}
@@ -206,7 +206,7 @@ func (s *Store) Delete(ctx context.Context, p model.Process) error {
 
 // Get returns the record of gpid and its mod revision.
 func (s *Store) Get(ctx context.Context, gpid model.GPID) (model.Process, int64, error) {
-	res, err := s.c.Get(ctx, s.procKey(gpid))
+	res, err := s.get(ctx, s.procKey(gpid))
 	if err != nil {
 		return model.Process{}, 0, fmt.Errorf("get %s: %w", gpid, err)
 	}
@@ -222,7 +222,7 @@ func (s *Store) Get(ctx context.Context, gpid model.GPID) (model.Process, int64,
 
 // List returns every process record (only live ones unless all), by GPID order.
 func (s *Store) List(ctx context.Context, all bool) ([]model.Process, error) {
-	res, err := s.c.Get(ctx, s.procPrefix(), clientv3.WithPrefix())
+	res, err := s.get(ctx, s.procPrefix(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
@@ -256,7 +256,7 @@ func (s *Store) Resolve(ctx context.Context, target string) ([]model.Process, er
 		}
 		return []model.Process{p}, nil
 	}
-	res, err := s.c.Get(ctx, s.groupKey(target))
+	res, err := s.get(ctx, s.groupKey(target))
 	if err != nil {
 		return nil, fmt.Errorf("look up name %s: %w", target, err)
 	}
@@ -286,7 +286,7 @@ func (s *Store) Resolve(ctx context.Context, target string) ([]model.Process, er
 
 // Assigned returns the records of every process assigned to node.
 func (s *Store) Assigned(ctx context.Context, node string) ([]model.Process, error) {
-	res, err := s.c.Get(ctx, assignPrefix(node), clientv3.WithPrefix())
+	res, err := s.get(ctx, assignPrefix(node), clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("list assignments of %s: %w", node, err)
 	}
@@ -348,7 +348,7 @@ func (s *Store) WatchAssigned(ctx context.Context, node string, rev int64, fn fu
 
 // Revision returns the store's current revision.
 func (s *Store) Revision(ctx context.Context) (int64, error) {
-	res, err := s.c.Get(ctx, seqKey, clientv3.WithCountOnly())
+	res, err := s.get(ctx, seqKey, clientv3.WithCountOnly())
 	if err != nil {
 		return 0, err
 	}
@@ -389,7 +389,7 @@ func (s *Store) WaitEnded(ctx context.Context, gpid model.GPID) (model.Process, 
 // Events calls fn for every recorded event, oldest first; with follow it
 // then goes on with new ones until ctx is done or fn fails.
 func (s *Store) Events(ctx context.Context, follow bool, fn func(model.Event) error) error {
-	res, err := s.c.Get(ctx, s.eventPrefix(), clientv3.WithPrefix())
+	res, err := s.get(ctx, s.eventPrefix(), clientv3.WithPrefix())
 	if err != nil {
 		return fmt.Errorf("list events: %w", err)
 	}
@@ -429,7 +429,7 @@ func (s *Store) Events(ctx context.Context, follow bool, fn func(model.Event) er
 
 // TrimEvents deletes the oldest events beyond the newest keep.
 func (s *Store) TrimEvents(ctx context.Context, keep int64) error {
-	res, err := s.c.Get(ctx, s.eventPrefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	res, err := s.get(ctx, s.eventPrefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		return fmt.Errorf("count events: %w", err)
 	}
@@ -437,7 +437,7 @@ func (s *Store) TrimEvents(ctx context.Context, keep int64) error {
 	if excess <= 0 {
 		return nil
 	}
-	old, err := s.c.Get(ctx, s.eventPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(excess))
+	old, err := s.get(ctx, s.eventPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(excess))
 	if err != nil || len(old.Kvs) == 0 {
 		return err
 	}
@@ -493,7 +493,7 @@ func (s *Store) Nodes(ctx context.Context) ([]NodeRecord, error) {
 // LiveOn returns the records of the processes that have not ended on the
 // nodes in nodes, with their mod revisions, in one read.
 func (s *Store) LiveOn(ctx context.Context, nodes map[string]bool) ([]model.Process, []int64, error) {
-	res, err := s.c.Get(ctx, s.procPrefix(), clientv3.WithPrefix())
+	res, err := s.get(ctx, s.procPrefix(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, nil, fmt.Errorf("list processes: %w", err)
 	}

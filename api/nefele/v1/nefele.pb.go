@@ -40,6 +40,8 @@ const (
 	Reason_REASON_UNAVAILABLE          Reason = 8  // the agent or its store cannot serve now
 	Reason_REASON_INTERNAL             Reason = 9  // a bug: please report it
 	Reason_REASON_NO_CAPACITY          Reason = 10 // the node has no room for the process
+	Reason_REASON_NOT_A_GROUP          Reason = 11 // scale was asked of a name that is not a group
+	Reason_REASON_NO_SUCH_NODE         Reason = 12 // no node has that name
 )
 
 // Enum value maps for Reason.
@@ -56,6 +58,8 @@ var (
 		8:  "REASON_UNAVAILABLE",
 		9:  "REASON_INTERNAL",
 		10: "REASON_NO_CAPACITY",
+		11: "REASON_NOT_A_GROUP",
+		12: "REASON_NO_SUCH_NODE",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":          0,
@@ -69,6 +73,8 @@ var (
 		"REASON_UNAVAILABLE":          8,
 		"REASON_INTERNAL":             9,
 		"REASON_NO_CAPACITY":          10,
+		"REASON_NOT_A_GROUP":          11,
+		"REASON_NO_SUCH_NODE":         12,
 	}
 )
 
@@ -267,6 +273,272 @@ func (LogStream) EnumDescriptor() ([]byte, []int) {
 	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{3}
 }
 
+type ScaleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Replicas      int32                  `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScaleRequest) Reset() {
+	*x = ScaleRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScaleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScaleRequest) ProtoMessage() {}
+
+func (x *ScaleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScaleRequest.ProtoReflect.Descriptor instead.
+func (*ScaleRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ScaleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ScaleRequest) GetReplicas() int32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+type ScaleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Processes     []*Process             `protobuf:"bytes,1,rep,name=processes,proto3" json:"processes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScaleResponse) Reset() {
+	*x = ScaleResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScaleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScaleResponse) ProtoMessage() {}
+
+func (x *ScaleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScaleResponse.ProtoReflect.Descriptor instead.
+func (*ScaleResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ScaleResponse) GetProcesses() []*Process {
+	if x != nil {
+		return x.Processes
+	}
+	return nil
+}
+
+type DrainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainRequest) Reset() {
+	*x = DrainRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainRequest) ProtoMessage() {}
+
+func (x *DrainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
+func (*DrainRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DrainRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type DrainResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// remaining lists the processes still on the node (exec sessions, ones
+	// with no other node to go to, or still stopping at the deadline).
+	Remaining     []*Process `protobuf:"bytes,1,rep,name=remaining,proto3" json:"remaining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainResponse) Reset() {
+	*x = DrainResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainResponse) ProtoMessage() {}
+
+func (x *DrainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainResponse.ProtoReflect.Descriptor instead.
+func (*DrainResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DrainResponse) GetRemaining() []*Process {
+	if x != nil {
+		return x.Remaining
+	}
+	return nil
+}
+
+type UndrainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndrainRequest) Reset() {
+	*x = UndrainRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndrainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndrainRequest) ProtoMessage() {}
+
+func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
+func (*UndrainRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UndrainRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type UndrainResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndrainResponse) Reset() {
+	*x = UndrainResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndrainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndrainResponse) ProtoMessage() {}
+
+func (x *UndrainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndrainResponse.ProtoReflect.Descriptor instead.
+func (*UndrainResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{5}
+}
+
 type JoinRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name is the new node's name; peer_url the URL its etcd member listens on.
@@ -279,7 +551,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -291,7 +563,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -304,7 +576,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{0}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *JoinRequest) GetName() string {
@@ -345,7 +617,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +629,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +642,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{1}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *JoinResponse) GetServer() bool {
@@ -420,7 +692,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -432,7 +704,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -445,7 +717,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{2}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ErrorDetail) GetReason() Reason {
@@ -493,7 +765,7 @@ type Spec struct {
 
 func (x *Spec) Reset() {
 	*x = Spec{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +777,7 @@ func (x *Spec) String() string {
 func (*Spec) ProtoMessage() {}
 
 func (x *Spec) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +790,7 @@ func (x *Spec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spec.ProtoReflect.Descriptor instead.
 func (*Spec) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{3}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Spec) GetCommand() []string {
@@ -635,7 +907,7 @@ type Process struct {
 
 func (x *Process) Reset() {
 	*x = Process{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +919,7 @@ func (x *Process) String() string {
 func (*Process) ProtoMessage() {}
 
 func (x *Process) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +932,7 @@ func (x *Process) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Process.ProtoReflect.Descriptor instead.
 func (*Process) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{4}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Process) GetGpid() string {
@@ -801,7 +1073,7 @@ type SpawnRequest struct {
 
 func (x *SpawnRequest) Reset() {
 	*x = SpawnRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -813,7 +1085,7 @@ func (x *SpawnRequest) String() string {
 func (*SpawnRequest) ProtoMessage() {}
 
 func (x *SpawnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -826,7 +1098,7 @@ func (x *SpawnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnRequest.ProtoReflect.Descriptor instead.
 func (*SpawnRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{5}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SpawnRequest) GetSpec() *Spec {
@@ -859,7 +1131,7 @@ type SpawnResponse struct {
 
 func (x *SpawnResponse) Reset() {
 	*x = SpawnResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1143,7 @@ func (x *SpawnResponse) String() string {
 func (*SpawnResponse) ProtoMessage() {}
 
 func (x *SpawnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1156,7 @@ func (x *SpawnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnResponse.ProtoReflect.Descriptor instead.
 func (*SpawnResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{6}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SpawnResponse) GetProcesses() []*Process {
@@ -904,7 +1176,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1188,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1201,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{7}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListRequest) GetAll() bool {
@@ -948,7 +1220,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1232,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1245,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{8}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListResponse) GetProcesses() []*Process {
@@ -993,7 +1265,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1277,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1290,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{9}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetRequest) GetTarget() string {
@@ -1037,7 +1309,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1321,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1334,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{10}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetResponse) GetProcesses() []*Process {
@@ -1083,7 +1355,7 @@ type SignalRequest struct {
 
 func (x *SignalRequest) Reset() {
 	*x = SignalRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1367,7 @@ func (x *SignalRequest) String() string {
 func (*SignalRequest) ProtoMessage() {}
 
 func (x *SignalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1380,7 @@ func (x *SignalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalRequest.ProtoReflect.Descriptor instead.
 func (*SignalRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{11}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SignalRequest) GetTarget() string {
@@ -1134,7 +1406,7 @@ type SignalResponse struct {
 
 func (x *SignalResponse) Reset() {
 	*x = SignalResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1418,7 @@ func (x *SignalResponse) String() string {
 func (*SignalResponse) ProtoMessage() {}
 
 func (x *SignalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1431,7 @@ func (x *SignalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalResponse.ProtoReflect.Descriptor instead.
 func (*SignalResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{12}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SignalResponse) GetProcesses() []*Process {
@@ -1180,7 +1452,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1464,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1477,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{13}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StopRequest) GetTarget() string {
@@ -1231,7 +1503,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1515,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1528,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{14}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StopResponse) GetProcesses() []*Process {
@@ -1275,7 +1547,7 @@ type RestartRequest struct {
 
 func (x *RestartRequest) Reset() {
 	*x = RestartRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1559,7 @@ func (x *RestartRequest) String() string {
 func (*RestartRequest) ProtoMessage() {}
 
 func (x *RestartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1572,7 @@ func (x *RestartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartRequest.ProtoReflect.Descriptor instead.
 func (*RestartRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{15}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RestartRequest) GetTarget() string {
@@ -1319,7 +1591,7 @@ type RestartResponse struct {
 
 func (x *RestartResponse) Reset() {
 	*x = RestartResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1603,7 @@ func (x *RestartResponse) String() string {
 func (*RestartResponse) ProtoMessage() {}
 
 func (x *RestartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1616,7 @@ func (x *RestartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartResponse.ProtoReflect.Descriptor instead.
 func (*RestartResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{16}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RestartResponse) GetProcesses() []*Process {
@@ -1363,7 +1635,7 @@ type WaitRequest struct {
 
 func (x *WaitRequest) Reset() {
 	*x = WaitRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1647,7 @@ func (x *WaitRequest) String() string {
 func (*WaitRequest) ProtoMessage() {}
 
 func (x *WaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1660,7 @@ func (x *WaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitRequest.ProtoReflect.Descriptor instead.
 func (*WaitRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{17}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WaitRequest) GetTarget() string {
@@ -1407,7 +1679,7 @@ type WaitResponse struct {
 
 func (x *WaitResponse) Reset() {
 	*x = WaitResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1691,7 @@ func (x *WaitResponse) String() string {
 func (*WaitResponse) ProtoMessage() {}
 
 func (x *WaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1704,7 @@ func (x *WaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitResponse.ProtoReflect.Descriptor instead.
 func (*WaitResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{18}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WaitResponse) GetProcesses() []*Process {
@@ -1457,7 +1729,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1741,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1754,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{19}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LogsRequest) GetTarget() string {
@@ -1523,7 +1795,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1535,7 +1807,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +1820,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{20}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *LogsResponse) GetStream() LogStream {
@@ -1581,7 +1853,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1865,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1878,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{21}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExecStart) GetSpec() *Spec {
@@ -1655,7 +1927,7 @@ type ExecResize struct {
 
 func (x *ExecResize) Reset() {
 	*x = ExecResize{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1939,7 @@ func (x *ExecResize) String() string {
 func (*ExecResize) ProtoMessage() {}
 
 func (x *ExecResize) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1952,7 @@ func (x *ExecResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResize.ProtoReflect.Descriptor instead.
 func (*ExecResize) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{22}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExecResize) GetRows() uint32 {
@@ -1713,7 +1985,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1997,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +2010,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{23}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExecRequest) GetMsg() isExecRequest_Msg {
@@ -1842,7 +2114,7 @@ type ExecExit struct {
 
 func (x *ExecExit) Reset() {
 	*x = ExecExit{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +2126,7 @@ func (x *ExecExit) String() string {
 func (*ExecExit) ProtoMessage() {}
 
 func (x *ExecExit) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +2139,7 @@ func (x *ExecExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecExit.ProtoReflect.Descriptor instead.
 func (*ExecExit) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{24}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExecExit) GetExitCode() int32 {
@@ -1906,7 +2178,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +2190,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2203,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{25}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExecResponse) GetMsg() isExecResponse_Msg {
@@ -2015,7 +2287,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2027,7 +2299,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2040,7 +2312,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{26}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *EventsRequest) GetFollow() bool {
@@ -2066,7 +2338,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2078,7 +2350,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2091,7 +2363,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{27}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Event) GetTime() string {
@@ -2152,7 +2424,7 @@ type EventsResponse struct {
 
 func (x *EventsResponse) Reset() {
 	*x = EventsResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2436,7 @@ func (x *EventsResponse) String() string {
 func (*EventsResponse) ProtoMessage() {}
 
 func (x *EventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2449,7 @@ func (x *EventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
 func (*EventsResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{28}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *EventsResponse) GetEvent() *Event {
@@ -2195,7 +2467,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2479,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2492,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{29}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{35}
 }
 
 // Node is one agent of the cluster.
@@ -2240,14 +2512,19 @@ type Node struct {
 	StartedAt   string            `protobuf:"bytes,11,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	Processes   int32             `protobuf:"varint,12,opt,name=processes,proto3" json:"processes,omitempty"`
 	// last_seen is when the node was last known up (RFC 3339).
-	LastSeen      string `protobuf:"bytes,13,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastSeen string `protobuf:"bytes,13,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// drained is set while the node takes no new processes.
+	Drained bool `protobuf:"varint,14,opt,name=drained,proto3" json:"drained,omitempty"`
+	// What the node's live processes ask, summed.
+	AllocatedCpuMilli    int64 `protobuf:"varint,15,opt,name=allocated_cpu_milli,json=allocatedCpuMilli,proto3" json:"allocated_cpu_milli,omitempty"`
+	AllocatedMemoryBytes int64 `protobuf:"varint,16,opt,name=allocated_memory_bytes,json=allocatedMemoryBytes,proto3" json:"allocated_memory_bytes,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2259,7 +2536,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2272,7 +2549,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{30}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Node) GetName() string {
@@ -2366,6 +2643,27 @@ func (x *Node) GetLastSeen() string {
 	return ""
 }
 
+func (x *Node) GetDrained() bool {
+	if x != nil {
+		return x.Drained
+	}
+	return false
+}
+
+func (x *Node) GetAllocatedCpuMilli() int64 {
+	if x != nil {
+		return x.AllocatedCpuMilli
+	}
+	return 0
+}
+
+func (x *Node) GetAllocatedMemoryBytes() int64 {
+	if x != nil {
+		return x.AllocatedMemoryBytes
+	}
+	return 0
+}
+
 type ListNodesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Nodes         []*Node                `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
@@ -2375,7 +2673,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2685,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2698,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{31}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -2418,7 +2716,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[32]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2430,7 +2728,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[32]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2443,7 +2741,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{32}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{38}
 }
 
 type VersionResponse struct {
@@ -2457,7 +2755,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[33]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2767,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[33]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2780,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{33}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -2510,7 +2808,19 @@ var File_nefele_v1_nefele_proto protoreflect.FileDescriptor
 
 const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\n" +
-	"\x16nefele/v1/nefele.proto\x12\tnefele.v1\"T\n" +
+	"\x16nefele/v1/nefele.proto\x12\tnefele.v1\">\n" +
+	"\fScaleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\breplicas\x18\x02 \x01(\x05R\breplicas\"A\n" +
+	"\rScaleResponse\x120\n" +
+	"\tprocesses\x18\x01 \x03(\v2\x12.nefele.v1.ProcessR\tprocesses\"\"\n" +
+	"\fDrainRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"A\n" +
+	"\rDrainResponse\x120\n" +
+	"\tremaining\x18\x01 \x03(\v2\x12.nefele.v1.ProcessR\tremaining\"$\n" +
+	"\x0eUndrainRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"\x11\n" +
+	"\x0fUndrainResponse\"T\n" +
 	"\vJoinRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bpeer_url\x18\x02 \x01(\tR\apeerUrl\x12\x16\n" +
@@ -2642,7 +2952,7 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x06reason\x18\a \x01(\tR\x06reason\"8\n" +
 	"\x0eEventsResponse\x12&\n" +
 	"\x05event\x18\x01 \x01(\v2\x10.nefele.v1.EventR\x05event\"\x12\n" +
-	"\x10ListNodesRequest\"\xaa\x03\n" +
+	"\x10ListNodesRequest\"\xaa\x04\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x14\n" +
@@ -2658,7 +2968,10 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\v \x01(\tR\tstartedAt\x12\x1c\n" +
 	"\tprocesses\x18\f \x01(\x05R\tprocesses\x12\x1b\n" +
-	"\tlast_seen\x18\r \x01(\tR\blastSeen\x1a9\n" +
+	"\tlast_seen\x18\r \x01(\tR\blastSeen\x12\x18\n" +
+	"\adrained\x18\x0e \x01(\bR\adrained\x12.\n" +
+	"\x13allocated_cpu_milli\x18\x0f \x01(\x03R\x11allocatedCpuMilli\x124\n" +
+	"\x16allocated_memory_bytes\x18\x10 \x01(\x03R\x14allocatedMemoryBytes\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\":\n" +
@@ -2669,7 +2982,7 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x1d\n" +
 	"\n" +
-	"go_version\x18\x03 \x01(\tR\tgoVersion*\xa3\x02\n" +
+	"go_version\x18\x03 \x01(\tR\tgoVersion*\xd4\x02\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16REASON_NO_SUCH_PROCESS\x10\x01\x12\x1b\n" +
@@ -2682,7 +2995,9 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x12REASON_UNAVAILABLE\x10\b\x12\x13\n" +
 	"\x0fREASON_INTERNAL\x10\t\x12\x16\n" +
 	"\x12REASON_NO_CAPACITY\x10\n" +
-	"*\x83\x01\n" +
+	"\x12\x16\n" +
+	"\x12REASON_NOT_A_GROUP\x10\v\x12\x17\n" +
+	"\x13REASON_NO_SUCH_NODE\x10\f*\x83\x01\n" +
 	"\rRestartPolicy\x12\x1e\n" +
 	"\x1aRESTART_POLICY_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RESTART_POLICY_NEVER\x10\x01\x12\x1d\n" +
@@ -2701,7 +3016,7 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\tLogStream\x12\x1a\n" +
 	"\x16LOG_STREAM_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11LOG_STREAM_STDOUT\x10\x01\x12\x15\n" +
-	"\x11LOG_STREAM_STDERR\x10\x022\xe7\x04\n" +
+	"\x11LOG_STREAM_STDERR\x10\x022\xa3\x05\n" +
 	"\x0eProcessService\x12:\n" +
 	"\x05Spawn\x12\x17.nefele.v1.SpawnRequest\x1a\x18.nefele.v1.SpawnResponse\x127\n" +
 	"\x04List\x12\x16.nefele.v1.ListRequest\x1a\x17.nefele.v1.ListResponse\x124\n" +
@@ -2712,11 +3027,14 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x04Wait\x12\x16.nefele.v1.WaitRequest\x1a\x17.nefele.v1.WaitResponse\x129\n" +
 	"\x04Logs\x12\x16.nefele.v1.LogsRequest\x1a\x17.nefele.v1.LogsResponse0\x01\x12;\n" +
 	"\x04Exec\x12\x16.nefele.v1.ExecRequest\x1a\x17.nefele.v1.ExecResponse(\x010\x01\x12?\n" +
-	"\x06Events\x12\x18.nefele.v1.EventsRequest\x1a\x19.nefele.v1.EventsResponse0\x012\xd3\x01\n" +
+	"\x06Events\x12\x18.nefele.v1.EventsRequest\x1a\x19.nefele.v1.EventsResponse0\x01\x12:\n" +
+	"\x05Scale\x12\x17.nefele.v1.ScaleRequest\x1a\x18.nefele.v1.ScaleResponse2\xd1\x02\n" +
 	"\x0eClusterService\x12F\n" +
 	"\tListNodes\x12\x1b.nefele.v1.ListNodesRequest\x1a\x1c.nefele.v1.ListNodesResponse\x12@\n" +
 	"\aVersion\x12\x19.nefele.v1.VersionRequest\x1a\x1a.nefele.v1.VersionResponse\x127\n" +
-	"\x04Join\x12\x16.nefele.v1.JoinRequest\x1a\x17.nefele.v1.JoinResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
+	"\x04Join\x12\x16.nefele.v1.JoinRequest\x1a\x17.nefele.v1.JoinResponse\x12:\n" +
+	"\x05Drain\x12\x17.nefele.v1.DrainRequest\x1a\x18.nefele.v1.DrainResponse\x12@\n" +
+	"\aUndrain\x12\x19.nefele.v1.UndrainRequest\x1a\x1a.nefele.v1.UndrainResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
 
 var (
 	file_nefele_v1_nefele_proto_rawDescOnce sync.Once
@@ -2731,105 +3049,119 @@ func file_nefele_v1_nefele_proto_rawDescGZIP() []byte {
 }
 
 var file_nefele_v1_nefele_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_nefele_v1_nefele_proto_goTypes = []any{
 	(Reason)(0),               // 0: nefele.v1.Reason
 	(RestartPolicy)(0),        // 1: nefele.v1.RestartPolicy
 	(State)(0),                // 2: nefele.v1.State
 	(LogStream)(0),            // 3: nefele.v1.LogStream
-	(*JoinRequest)(nil),       // 4: nefele.v1.JoinRequest
-	(*JoinResponse)(nil),      // 5: nefele.v1.JoinResponse
-	(*ErrorDetail)(nil),       // 6: nefele.v1.ErrorDetail
-	(*Spec)(nil),              // 7: nefele.v1.Spec
-	(*Process)(nil),           // 8: nefele.v1.Process
-	(*SpawnRequest)(nil),      // 9: nefele.v1.SpawnRequest
-	(*SpawnResponse)(nil),     // 10: nefele.v1.SpawnResponse
-	(*ListRequest)(nil),       // 11: nefele.v1.ListRequest
-	(*ListResponse)(nil),      // 12: nefele.v1.ListResponse
-	(*GetRequest)(nil),        // 13: nefele.v1.GetRequest
-	(*GetResponse)(nil),       // 14: nefele.v1.GetResponse
-	(*SignalRequest)(nil),     // 15: nefele.v1.SignalRequest
-	(*SignalResponse)(nil),    // 16: nefele.v1.SignalResponse
-	(*StopRequest)(nil),       // 17: nefele.v1.StopRequest
-	(*StopResponse)(nil),      // 18: nefele.v1.StopResponse
-	(*RestartRequest)(nil),    // 19: nefele.v1.RestartRequest
-	(*RestartResponse)(nil),   // 20: nefele.v1.RestartResponse
-	(*WaitRequest)(nil),       // 21: nefele.v1.WaitRequest
-	(*WaitResponse)(nil),      // 22: nefele.v1.WaitResponse
-	(*LogsRequest)(nil),       // 23: nefele.v1.LogsRequest
-	(*LogsResponse)(nil),      // 24: nefele.v1.LogsResponse
-	(*ExecStart)(nil),         // 25: nefele.v1.ExecStart
-	(*ExecResize)(nil),        // 26: nefele.v1.ExecResize
-	(*ExecRequest)(nil),       // 27: nefele.v1.ExecRequest
-	(*ExecExit)(nil),          // 28: nefele.v1.ExecExit
-	(*ExecResponse)(nil),      // 29: nefele.v1.ExecResponse
-	(*EventsRequest)(nil),     // 30: nefele.v1.EventsRequest
-	(*Event)(nil),             // 31: nefele.v1.Event
-	(*EventsResponse)(nil),    // 32: nefele.v1.EventsResponse
-	(*ListNodesRequest)(nil),  // 33: nefele.v1.ListNodesRequest
-	(*Node)(nil),              // 34: nefele.v1.Node
-	(*ListNodesResponse)(nil), // 35: nefele.v1.ListNodesResponse
-	(*VersionRequest)(nil),    // 36: nefele.v1.VersionRequest
-	(*VersionResponse)(nil),   // 37: nefele.v1.VersionResponse
-	nil,                       // 38: nefele.v1.Node.LabelsEntry
+	(*ScaleRequest)(nil),      // 4: nefele.v1.ScaleRequest
+	(*ScaleResponse)(nil),     // 5: nefele.v1.ScaleResponse
+	(*DrainRequest)(nil),      // 6: nefele.v1.DrainRequest
+	(*DrainResponse)(nil),     // 7: nefele.v1.DrainResponse
+	(*UndrainRequest)(nil),    // 8: nefele.v1.UndrainRequest
+	(*UndrainResponse)(nil),   // 9: nefele.v1.UndrainResponse
+	(*JoinRequest)(nil),       // 10: nefele.v1.JoinRequest
+	(*JoinResponse)(nil),      // 11: nefele.v1.JoinResponse
+	(*ErrorDetail)(nil),       // 12: nefele.v1.ErrorDetail
+	(*Spec)(nil),              // 13: nefele.v1.Spec
+	(*Process)(nil),           // 14: nefele.v1.Process
+	(*SpawnRequest)(nil),      // 15: nefele.v1.SpawnRequest
+	(*SpawnResponse)(nil),     // 16: nefele.v1.SpawnResponse
+	(*ListRequest)(nil),       // 17: nefele.v1.ListRequest
+	(*ListResponse)(nil),      // 18: nefele.v1.ListResponse
+	(*GetRequest)(nil),        // 19: nefele.v1.GetRequest
+	(*GetResponse)(nil),       // 20: nefele.v1.GetResponse
+	(*SignalRequest)(nil),     // 21: nefele.v1.SignalRequest
+	(*SignalResponse)(nil),    // 22: nefele.v1.SignalResponse
+	(*StopRequest)(nil),       // 23: nefele.v1.StopRequest
+	(*StopResponse)(nil),      // 24: nefele.v1.StopResponse
+	(*RestartRequest)(nil),    // 25: nefele.v1.RestartRequest
+	(*RestartResponse)(nil),   // 26: nefele.v1.RestartResponse
+	(*WaitRequest)(nil),       // 27: nefele.v1.WaitRequest
+	(*WaitResponse)(nil),      // 28: nefele.v1.WaitResponse
+	(*LogsRequest)(nil),       // 29: nefele.v1.LogsRequest
+	(*LogsResponse)(nil),      // 30: nefele.v1.LogsResponse
+	(*ExecStart)(nil),         // 31: nefele.v1.ExecStart
+	(*ExecResize)(nil),        // 32: nefele.v1.ExecResize
+	(*ExecRequest)(nil),       // 33: nefele.v1.ExecRequest
+	(*ExecExit)(nil),          // 34: nefele.v1.ExecExit
+	(*ExecResponse)(nil),      // 35: nefele.v1.ExecResponse
+	(*EventsRequest)(nil),     // 36: nefele.v1.EventsRequest
+	(*Event)(nil),             // 37: nefele.v1.Event
+	(*EventsResponse)(nil),    // 38: nefele.v1.EventsResponse
+	(*ListNodesRequest)(nil),  // 39: nefele.v1.ListNodesRequest
+	(*Node)(nil),              // 40: nefele.v1.Node
+	(*ListNodesResponse)(nil), // 41: nefele.v1.ListNodesResponse
+	(*VersionRequest)(nil),    // 42: nefele.v1.VersionRequest
+	(*VersionResponse)(nil),   // 43: nefele.v1.VersionResponse
+	nil,                       // 44: nefele.v1.Node.LabelsEntry
 }
 var file_nefele_v1_nefele_proto_depIdxs = []int32{
-	0,  // 0: nefele.v1.ErrorDetail.reason:type_name -> nefele.v1.Reason
-	1,  // 1: nefele.v1.Spec.restart:type_name -> nefele.v1.RestartPolicy
-	2,  // 2: nefele.v1.Process.state:type_name -> nefele.v1.State
-	7,  // 3: nefele.v1.Process.spec:type_name -> nefele.v1.Spec
-	0,  // 4: nefele.v1.Process.failure:type_name -> nefele.v1.Reason
-	7,  // 5: nefele.v1.SpawnRequest.spec:type_name -> nefele.v1.Spec
-	8,  // 6: nefele.v1.SpawnResponse.processes:type_name -> nefele.v1.Process
-	8,  // 7: nefele.v1.ListResponse.processes:type_name -> nefele.v1.Process
-	8,  // 8: nefele.v1.GetResponse.processes:type_name -> nefele.v1.Process
-	8,  // 9: nefele.v1.SignalResponse.processes:type_name -> nefele.v1.Process
-	8,  // 10: nefele.v1.StopResponse.processes:type_name -> nefele.v1.Process
-	8,  // 11: nefele.v1.RestartResponse.processes:type_name -> nefele.v1.Process
-	8,  // 12: nefele.v1.WaitResponse.processes:type_name -> nefele.v1.Process
-	3,  // 13: nefele.v1.LogsRequest.stream:type_name -> nefele.v1.LogStream
-	3,  // 14: nefele.v1.LogsResponse.stream:type_name -> nefele.v1.LogStream
-	7,  // 15: nefele.v1.ExecStart.spec:type_name -> nefele.v1.Spec
-	25, // 16: nefele.v1.ExecRequest.start:type_name -> nefele.v1.ExecStart
-	26, // 17: nefele.v1.ExecRequest.resize:type_name -> nefele.v1.ExecResize
-	8,  // 18: nefele.v1.ExecResponse.started:type_name -> nefele.v1.Process
-	28, // 19: nefele.v1.ExecResponse.exit:type_name -> nefele.v1.ExecExit
-	2,  // 20: nefele.v1.Event.from:type_name -> nefele.v1.State
-	2,  // 21: nefele.v1.Event.to:type_name -> nefele.v1.State
-	31, // 22: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
-	38, // 23: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
-	34, // 24: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
-	9,  // 25: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
-	11, // 26: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
-	13, // 27: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
-	15, // 28: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
-	17, // 29: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
-	19, // 30: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
-	21, // 31: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
-	23, // 32: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
-	27, // 33: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
-	30, // 34: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
-	33, // 35: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
-	36, // 36: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
-	4,  // 37: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
-	10, // 38: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
-	12, // 39: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
-	14, // 40: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
-	16, // 41: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
-	18, // 42: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
-	20, // 43: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
-	22, // 44: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
-	24, // 45: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
-	29, // 46: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
-	32, // 47: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
-	35, // 48: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
-	37, // 49: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
-	5,  // 50: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
-	38, // [38:51] is the sub-list for method output_type
-	25, // [25:38] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	14, // 0: nefele.v1.ScaleResponse.processes:type_name -> nefele.v1.Process
+	14, // 1: nefele.v1.DrainResponse.remaining:type_name -> nefele.v1.Process
+	0,  // 2: nefele.v1.ErrorDetail.reason:type_name -> nefele.v1.Reason
+	1,  // 3: nefele.v1.Spec.restart:type_name -> nefele.v1.RestartPolicy
+	2,  // 4: nefele.v1.Process.state:type_name -> nefele.v1.State
+	13, // 5: nefele.v1.Process.spec:type_name -> nefele.v1.Spec
+	0,  // 6: nefele.v1.Process.failure:type_name -> nefele.v1.Reason
+	13, // 7: nefele.v1.SpawnRequest.spec:type_name -> nefele.v1.Spec
+	14, // 8: nefele.v1.SpawnResponse.processes:type_name -> nefele.v1.Process
+	14, // 9: nefele.v1.ListResponse.processes:type_name -> nefele.v1.Process
+	14, // 10: nefele.v1.GetResponse.processes:type_name -> nefele.v1.Process
+	14, // 11: nefele.v1.SignalResponse.processes:type_name -> nefele.v1.Process
+	14, // 12: nefele.v1.StopResponse.processes:type_name -> nefele.v1.Process
+	14, // 13: nefele.v1.RestartResponse.processes:type_name -> nefele.v1.Process
+	14, // 14: nefele.v1.WaitResponse.processes:type_name -> nefele.v1.Process
+	3,  // 15: nefele.v1.LogsRequest.stream:type_name -> nefele.v1.LogStream
+	3,  // 16: nefele.v1.LogsResponse.stream:type_name -> nefele.v1.LogStream
+	13, // 17: nefele.v1.ExecStart.spec:type_name -> nefele.v1.Spec
+	31, // 18: nefele.v1.ExecRequest.start:type_name -> nefele.v1.ExecStart
+	32, // 19: nefele.v1.ExecRequest.resize:type_name -> nefele.v1.ExecResize
+	14, // 20: nefele.v1.ExecResponse.started:type_name -> nefele.v1.Process
+	34, // 21: nefele.v1.ExecResponse.exit:type_name -> nefele.v1.ExecExit
+	2,  // 22: nefele.v1.Event.from:type_name -> nefele.v1.State
+	2,  // 23: nefele.v1.Event.to:type_name -> nefele.v1.State
+	37, // 24: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
+	44, // 25: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
+	40, // 26: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
+	15, // 27: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
+	17, // 28: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
+	19, // 29: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
+	21, // 30: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
+	23, // 31: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
+	25, // 32: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
+	27, // 33: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
+	29, // 34: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
+	33, // 35: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
+	36, // 36: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
+	4,  // 37: nefele.v1.ProcessService.Scale:input_type -> nefele.v1.ScaleRequest
+	39, // 38: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
+	42, // 39: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
+	10, // 40: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
+	6,  // 41: nefele.v1.ClusterService.Drain:input_type -> nefele.v1.DrainRequest
+	8,  // 42: nefele.v1.ClusterService.Undrain:input_type -> nefele.v1.UndrainRequest
+	16, // 43: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
+	18, // 44: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
+	20, // 45: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
+	22, // 46: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
+	24, // 47: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
+	26, // 48: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
+	28, // 49: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
+	30, // 50: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
+	35, // 51: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
+	38, // 52: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
+	5,  // 53: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
+	41, // 54: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
+	43, // 55: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
+	11, // 56: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
+	7,  // 57: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
+	9,  // 58: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
+	43, // [43:59] is the sub-list for method output_type
+	27, // [27:43] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_nefele_v1_nefele_proto_init() }
@@ -2837,14 +3169,14 @@ func file_nefele_v1_nefele_proto_init() {
 	if File_nefele_v1_nefele_proto != nil {
 		return
 	}
-	file_nefele_v1_nefele_proto_msgTypes[23].OneofWrappers = []any{
+	file_nefele_v1_nefele_proto_msgTypes[29].OneofWrappers = []any{
 		(*ExecRequest_Start)(nil),
 		(*ExecRequest_Stdin)(nil),
 		(*ExecRequest_StdinEof)(nil),
 		(*ExecRequest_Signal)(nil),
 		(*ExecRequest_Resize)(nil),
 	}
-	file_nefele_v1_nefele_proto_msgTypes[25].OneofWrappers = []any{
+	file_nefele_v1_nefele_proto_msgTypes[31].OneofWrappers = []any{
 		(*ExecResponse_Started)(nil),
 		(*ExecResponse_Stdout)(nil),
 		(*ExecResponse_Stderr)(nil),
@@ -2856,7 +3188,7 @@ func file_nefele_v1_nefele_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nefele_v1_nefele_proto_rawDesc), len(file_nefele_v1_nefele_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   35,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -58,6 +58,8 @@ const (
 	ProcessServiceExecProcedure = "/nefele.v1.ProcessService/Exec"
 	// ProcessServiceEventsProcedure is the fully-qualified name of the ProcessService's Events RPC.
 	ProcessServiceEventsProcedure = "/nefele.v1.ProcessService/Events"
+	// ProcessServiceScaleProcedure is the fully-qualified name of the ProcessService's Scale RPC.
+	ProcessServiceScaleProcedure = "/nefele.v1.ProcessService/Scale"
 	// ClusterServiceListNodesProcedure is the fully-qualified name of the ClusterService's ListNodes
 	// RPC.
 	ClusterServiceListNodesProcedure = "/nefele.v1.ClusterService/ListNodes"
@@ -65,6 +67,10 @@ const (
 	ClusterServiceVersionProcedure = "/nefele.v1.ClusterService/Version"
 	// ClusterServiceJoinProcedure is the fully-qualified name of the ClusterService's Join RPC.
 	ClusterServiceJoinProcedure = "/nefele.v1.ClusterService/Join"
+	// ClusterServiceDrainProcedure is the fully-qualified name of the ClusterService's Drain RPC.
+	ClusterServiceDrainProcedure = "/nefele.v1.ClusterService/Drain"
+	// ClusterServiceUndrainProcedure is the fully-qualified name of the ClusterService's Undrain RPC.
+	ClusterServiceUndrainProcedure = "/nefele.v1.ClusterService/Undrain"
 )
 
 // ProcessServiceClient is a client for the nefele.v1.ProcessService service.
@@ -93,6 +99,11 @@ type ProcessServiceClient interface {
 	Exec(context.Context) *connect.BidiStreamForClient[v1.ExecRequest, v1.ExecResponse]
 	// Events streams state transitions of processes, oldest first.
 	Events(context.Context, *connect.Request[v1.EventsRequest]) (*connect.ServerStreamForClient[v1.EventsResponse], error)
+	// Scale sets how many members a group keeps; the cluster's reconciler
+	// starts new members or stops the newest ones, gracefully. It returns the
+	// members once the group has the count, or when the request's deadline
+	// (at most a minute) passes.
+	Scale(context.Context, *connect.Request[v1.ScaleRequest]) (*connect.Response[v1.ScaleResponse], error)
 }
 
 // NewProcessServiceClient constructs a client for the nefele.v1.ProcessService service. By default,
@@ -166,6 +177,12 @@ func NewProcessServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(processServiceMethods.ByName("Events")),
 			connect.WithClientOptions(opts...),
 		),
+		scale: connect.NewClient[v1.ScaleRequest, v1.ScaleResponse](
+			httpClient,
+			baseURL+ProcessServiceScaleProcedure,
+			connect.WithSchema(processServiceMethods.ByName("Scale")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -181,6 +198,7 @@ type processServiceClient struct {
 	logs    *connect.Client[v1.LogsRequest, v1.LogsResponse]
 	exec    *connect.Client[v1.ExecRequest, v1.ExecResponse]
 	events  *connect.Client[v1.EventsRequest, v1.EventsResponse]
+	scale   *connect.Client[v1.ScaleRequest, v1.ScaleResponse]
 }
 
 // Spawn calls nefele.v1.ProcessService.Spawn.
@@ -233,6 +251,11 @@ func (c *processServiceClient) Events(ctx context.Context, req *connect.Request[
 	return c.events.CallServerStream(ctx, req)
 }
 
+// Scale calls nefele.v1.ProcessService.Scale.
+func (c *processServiceClient) Scale(ctx context.Context, req *connect.Request[v1.ScaleRequest]) (*connect.Response[v1.ScaleResponse], error) {
+	return c.scale.CallUnary(ctx, req)
+}
+
 // ProcessServiceHandler is an implementation of the nefele.v1.ProcessService service.
 type ProcessServiceHandler interface {
 	// Spawn places and starts the processes that spec describes (one, or a
@@ -259,6 +282,11 @@ type ProcessServiceHandler interface {
 	Exec(context.Context, *connect.BidiStream[v1.ExecRequest, v1.ExecResponse]) error
 	// Events streams state transitions of processes, oldest first.
 	Events(context.Context, *connect.Request[v1.EventsRequest], *connect.ServerStream[v1.EventsResponse]) error
+	// Scale sets how many members a group keeps; the cluster's reconciler
+	// starts new members or stops the newest ones, gracefully. It returns the
+	// members once the group has the count, or when the request's deadline
+	// (at most a minute) passes.
+	Scale(context.Context, *connect.Request[v1.ScaleRequest]) (*connect.Response[v1.ScaleResponse], error)
 }
 
 // NewProcessServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -328,6 +356,12 @@ func NewProcessServiceHandler(svc ProcessServiceHandler, opts ...connect.Handler
 		connect.WithSchema(processServiceMethods.ByName("Events")),
 		connect.WithHandlerOptions(opts...),
 	)
+	processServiceScaleHandler := connect.NewUnaryHandler(
+		ProcessServiceScaleProcedure,
+		svc.Scale,
+		connect.WithSchema(processServiceMethods.ByName("Scale")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/nefele.v1.ProcessService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProcessServiceSpawnProcedure:
@@ -350,6 +384,8 @@ func NewProcessServiceHandler(svc ProcessServiceHandler, opts ...connect.Handler
 			processServiceExecHandler.ServeHTTP(w, r)
 		case ProcessServiceEventsProcedure:
 			processServiceEventsHandler.ServeHTTP(w, r)
+		case ProcessServiceScaleProcedure:
+			processServiceScaleHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -399,6 +435,10 @@ func (UnimplementedProcessServiceHandler) Events(context.Context, *connect.Reque
 	return connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ProcessService.Events is not implemented"))
 }
 
+func (UnimplementedProcessServiceHandler) Scale(context.Context, *connect.Request[v1.ScaleRequest]) (*connect.Response[v1.ScaleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ProcessService.Scale is not implemented"))
+}
+
 // ClusterServiceClient is a client for the nefele.v1.ClusterService service.
 type ClusterServiceClient interface {
 	// ListNodes returns every known node.
@@ -410,6 +450,15 @@ type ClusterServiceClient interface {
 	// be a server and the cluster has fewer than 5 voting members, or else as
 	// a worker, an etcd client of the members it is given.
 	Join(context.Context, *connect.Request[v1.JoinRequest]) (*connect.Response[v1.JoinResponse], error)
+	// Drain makes a node take no new processes and moves its processes away:
+	// each group member, and each process whose restart policy is not never,
+	// gets a replacement on another node and is stopped, gracefully, once the
+	// replacement runs; the others are stopped. It returns once the node is
+	// empty, or when the deadline (at most a minute) passes, with the
+	// processes still on the node.
+	Drain(context.Context, *connect.Request[v1.DrainRequest]) (*connect.Response[v1.DrainResponse], error)
+	// Undrain makes a drained node take new processes again.
+	Undrain(context.Context, *connect.Request[v1.UndrainRequest]) (*connect.Response[v1.UndrainResponse], error)
 }
 
 // NewClusterServiceClient constructs a client for the nefele.v1.ClusterService service. By default,
@@ -441,6 +490,18 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(clusterServiceMethods.ByName("Join")),
 			connect.WithClientOptions(opts...),
 		),
+		drain: connect.NewClient[v1.DrainRequest, v1.DrainResponse](
+			httpClient,
+			baseURL+ClusterServiceDrainProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("Drain")),
+			connect.WithClientOptions(opts...),
+		),
+		undrain: connect.NewClient[v1.UndrainRequest, v1.UndrainResponse](
+			httpClient,
+			baseURL+ClusterServiceUndrainProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("Undrain")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -449,6 +510,8 @@ type clusterServiceClient struct {
 	listNodes *connect.Client[v1.ListNodesRequest, v1.ListNodesResponse]
 	version   *connect.Client[v1.VersionRequest, v1.VersionResponse]
 	join      *connect.Client[v1.JoinRequest, v1.JoinResponse]
+	drain     *connect.Client[v1.DrainRequest, v1.DrainResponse]
+	undrain   *connect.Client[v1.UndrainRequest, v1.UndrainResponse]
 }
 
 // ListNodes calls nefele.v1.ClusterService.ListNodes.
@@ -466,6 +529,16 @@ func (c *clusterServiceClient) Join(ctx context.Context, req *connect.Request[v1
 	return c.join.CallUnary(ctx, req)
 }
 
+// Drain calls nefele.v1.ClusterService.Drain.
+func (c *clusterServiceClient) Drain(ctx context.Context, req *connect.Request[v1.DrainRequest]) (*connect.Response[v1.DrainResponse], error) {
+	return c.drain.CallUnary(ctx, req)
+}
+
+// Undrain calls nefele.v1.ClusterService.Undrain.
+func (c *clusterServiceClient) Undrain(ctx context.Context, req *connect.Request[v1.UndrainRequest]) (*connect.Response[v1.UndrainResponse], error) {
+	return c.undrain.CallUnary(ctx, req)
+}
+
 // ClusterServiceHandler is an implementation of the nefele.v1.ClusterService service.
 type ClusterServiceHandler interface {
 	// ListNodes returns every known node.
@@ -477,6 +550,15 @@ type ClusterServiceHandler interface {
 	// be a server and the cluster has fewer than 5 voting members, or else as
 	// a worker, an etcd client of the members it is given.
 	Join(context.Context, *connect.Request[v1.JoinRequest]) (*connect.Response[v1.JoinResponse], error)
+	// Drain makes a node take no new processes and moves its processes away:
+	// each group member, and each process whose restart policy is not never,
+	// gets a replacement on another node and is stopped, gracefully, once the
+	// replacement runs; the others are stopped. It returns once the node is
+	// empty, or when the deadline (at most a minute) passes, with the
+	// processes still on the node.
+	Drain(context.Context, *connect.Request[v1.DrainRequest]) (*connect.Response[v1.DrainResponse], error)
+	// Undrain makes a drained node take new processes again.
+	Undrain(context.Context, *connect.Request[v1.UndrainRequest]) (*connect.Response[v1.UndrainResponse], error)
 }
 
 // NewClusterServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -504,6 +586,18 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithSchema(clusterServiceMethods.ByName("Join")),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceDrainHandler := connect.NewUnaryHandler(
+		ClusterServiceDrainProcedure,
+		svc.Drain,
+		connect.WithSchema(clusterServiceMethods.ByName("Drain")),
+		connect.WithHandlerOptions(opts...),
+	)
+	clusterServiceUndrainHandler := connect.NewUnaryHandler(
+		ClusterServiceUndrainProcedure,
+		svc.Undrain,
+		connect.WithSchema(clusterServiceMethods.ByName("Undrain")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/nefele.v1.ClusterService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ClusterServiceListNodesProcedure:
@@ -512,6 +606,10 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 			clusterServiceVersionHandler.ServeHTTP(w, r)
 		case ClusterServiceJoinProcedure:
 			clusterServiceJoinHandler.ServeHTTP(w, r)
+		case ClusterServiceDrainProcedure:
+			clusterServiceDrainHandler.ServeHTTP(w, r)
+		case ClusterServiceUndrainProcedure:
+			clusterServiceUndrainHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -531,4 +629,12 @@ func (UnimplementedClusterServiceHandler) Version(context.Context, *connect.Requ
 
 func (UnimplementedClusterServiceHandler) Join(context.Context, *connect.Request[v1.JoinRequest]) (*connect.Response[v1.JoinResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ClusterService.Join is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) Drain(context.Context, *connect.Request[v1.DrainRequest]) (*connect.Response[v1.DrainResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ClusterService.Drain is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) Undrain(context.Context, *connect.Request[v1.UndrainRequest]) (*connect.Response[v1.UndrainResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ClusterService.Undrain is not implemented"))
 }

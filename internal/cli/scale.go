@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// settleWait is how long scale and drain wait for the cluster to settle;
+// the agent stops waiting after a minute.
+const settleWait = 70 * time.Second
+
+func (c *cli) newScaleCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "scale GROUP N",
+		Short: "Set how many members a group keeps",
+		Long: `scale sets how many members GROUP (a name run with --replicas) keeps. The
+cluster's reconciler starts new members, spread over the nodes, or stops the
+newest members first, gracefully (their stop signal and grace). scale waits
+until the group has N members and none is starting or stopping (at most a
+minute), then prints the members like ps (records with -o json).`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usageErr(cmd, "scale: want GROUP and a count, like: nefele scale web 3")
+			}
+			if n, err := strconv.Atoi(args[1]); err != nil || n < 0 {
+				return usageErr(cmd, "scale: invalid count %q: want a whole number, 0 or more", args[1])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, _ := strconv.Atoi(args[1])
+			client, err := c.dial()
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), settleWait)
+			defer cancel()
+			procs, err := client.Scale(ctx, args[0], n)
+			if err != nil {
+				return err
+			}
+			return c.printPs(procs)
+		},
+	}
+}
+
+func (c *cli) newDrainCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "drain NODE",
+		Short: "Move every process off a node and keep new ones away",
+		Long: `drain marks NODE unschedulable and moves its processes away: each group
+member, and each process whose restart policy is not never, gets a
+replacement (a new GPID, the same name and group) on another node, and is
+stopped, gracefully, once the replacement runs; the other processes are
+stopped. Processes run by exec stay until their session ends. drain waits
+until the node is empty (at most a minute) and lists what is left on it.
+undrain makes the node take new processes again.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErr(cmd, "drain: want one NODE, like: nefele drain n2 (see nefele nodes)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := c.dial()
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), settleWait)
+			defer cancel()
+			left, err := client.Drain(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printPs(left)
+			}
+			if len(left) == 0 {
+				fmt.Fprintf(c.stdout, "node %s drained: no processes left on it\n", args[0])
+				return nil
+			}
+			fmt.Fprintf(c.stdout, "node %s drained; %d processes still on it:\n", args[0], len(left))
+			return c.printPs(left)
+		},
+	}
+}
+
+func (c *cli) newUndrainCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "undrain NODE",
+		Short: "Let a drained node take new processes again",
+		Long:  `undrain makes NODE, drained before, schedulable again. Processes moved away stay where they went.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErr(cmd, "undrain: want one NODE, like: nefele undrain n2")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := c.dial()
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			if err := client.Undrain(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if !c.json() {
+				fmt.Fprintf(c.stdout, "node %s takes new processes again\n", args[0])
+			}
+			return nil
+		},
+	}
+}
