@@ -51,11 +51,11 @@ type nodeJSON struct {
 	Processes   int32             `json:"processes"`
 	Drained     bool              `json:"drained"`
 	// What the node's live processes ask, summed.
-	AllocatedCPUMilli    int64 `json:"allocated_cpu_milli"`
-	AllocatedMemoryBytes int64 `json:"allocated_memory_bytes"`
-	Version     string            `json:"version"`
-	StartedAt   string            `json:"started_at"`
-	LastSeen    string            `json:"last_seen"`
+	AllocatedCPUMilli    int64  `json:"allocated_cpu_milli"`
+	AllocatedMemoryBytes int64  `json:"allocated_memory_bytes"`
+	Version              string `json:"version"`
+	StartedAt            string `json:"started_at"`
+	LastSeen             string `json:"last_seen"`
 }
 
 func toNodeJSON(n *nefele.Node) nodeJSON {
