@@ -78,16 +78,26 @@ func (a *Agent) watchAssignments(rev int64) {
 		if err != nil || p.State != model.StatePending || p.Node != a.node.Name || p.Origin == a.node.Name {
 			return // the agent that made it starts it, or it is on its way already
 		}
-		if err := a.admit(p.Spec.Resources, 1); err != nil {
-			p.State, p.Reason, p.Failure, p.EndedAt = model.StateFailed, err.Error(), "no_capacity", time.Now()
-			if err := a.store.Put(a.ctx, model.StatePending, p); err != nil {
-				a.log.Warn("refuse placed process", "gpid", gpid, "err", err)
-			}
-			return
-		}
-		go a.sup.Start(a.ctx, p)
+		a.startAssigned(p)
 	})
 	if err != nil && a.ctx.Err() == nil {
 		a.log.Error("assignments no longer watched", "err", err)
 	}
+}
+
+// startAssigned starts p, a process another agent placed on this node, if
+// the node has room for it; else it records that this node refused it, and
+// the agent that placed it places it again elsewhere.
+func (a *Agent) startAssigned(p model.Process) {
+	if err := a.reserve(p.Spec.Resources, p.GPID); err != nil {
+		p.State, p.Reason, p.Failure, p.EndedAt = model.StateFailed, err.Error(), "no_capacity", time.Now()
+		if err := a.store.Put(a.ctx, model.StatePending, p); err != nil {
+			a.log.Warn("refuse placed process", "gpid", p.GPID, "err", err)
+		}
+		return
+	}
+	go func() {
+		defer a.release(p.GPID)
+		a.sup.Start(a.ctx, p)
+	}()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -37,7 +38,10 @@ type Agent struct {
 	sup    *supervisor.Supervisor
 	lis    net.Listener
 	http   *http.Server
-	lease  clientv3.LeaseID
+	leaseMu sync.Mutex // guards lease
+	lease   clientv3.LeaseID
+	renewed atomic.Int64 // when the node lease was last renewed, in Unix ns
+	fenced  map[model.GPID]model.Process // stopped by self-fencing; owned by keepNode
 	node   model.Node
 	ready  chan struct{}
 	ctx    context.Context // lives until Shutdown
@@ -46,6 +50,10 @@ type Agent struct {
 
 	peersMu sync.Mutex // guards peers
 	peers   map[string]*nefele.Client
+
+	admitMu    sync.Mutex // serializes admission
+	reservedMu sync.Mutex // guards reserved
+	reserved   map[model.GPID]model.Resources
 
 	gpidMu   sync.Mutex // guards gpidNext and gpidEnd
 	gpidNext uint64
@@ -59,7 +67,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Agent{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), ctx: ctx, cancel: cancel,
-		peers: map[string]*nefele.Client{}}, nil
+		peers: map[string]*nefele.Client{}, reserved: map[model.GPID]model.Resources{}}, nil
 }
 
 // Start brings the agent up: lock, etcd, store, supervisor, adoption, API.
@@ -140,7 +148,7 @@ func (a *Agent) startSupervisor(name string) error {
 	sup, err := supervisor.New(supervisor.Config{
 		Cgroups: cgroups, NodeID: id,
 		Node: name, LogDir: filepath.Join(a.cfg.DataDir, "logs"), Logs: a.cfg.Logs,
-		Backoff: a.cfg.Backoff, Record: a.store.Put, Logger: a.log, RotateEvery: a.cfg.RotateEvery,
+		Backoff: a.cfg.Backoff, Record: a.record, Logger: a.log, RotateEvery: a.cfg.RotateEvery,
 		Extra: func(rec model.Process) []string {
 			return []string{"NEFELE_ADDR=" + a.AdvertisedAddr(), "NEFELE_GPID=" + string(rec.GPID), "NEFELE_NODE=" + name}
 		},
@@ -150,32 +158,6 @@ func (a *Agent) startSupervisor(name string) error {
 	}
 	a.sup = sup
 	return nil
-}
-
-// register writes the node record, bound to a lease kept alive until Shutdown.
-func (a *Agent) register(ctx context.Context, name string) error {
-	lease, err := a.store.Client().Grant(ctx, int64(a.cfg.LeaseTTL.Seconds()+0.5))
-	if err != nil {
-		return fmt.Errorf("node lease: %w", err)
-	}
-	a.lease = lease.ID
-	ka, err := a.store.Client().KeepAlive(a.ctx, lease.ID)
-	if err != nil {
-		return fmt.Errorf("node lease keepalive: %w", err)
-	}
-	a.bg.Add(1)
-	go func() {
-		defer a.bg.Done()
-		for range ka {
-		}
-	}()
-	now := time.Now()
-	a.node = model.Node{
-		Name: name, Address: a.AdvertisedAddr(), PID: os.Getpid(), Server: a.etcd != nil, Labels: a.cfg.Labels,
-		CPU: a.cfg.CPU, Memory: a.cfg.Memory, MaxProcs: a.cfg.MaxProcs, Version: apiserver.Version,
-		StartedAt: now, LastSeen: now,
-	}
-	return a.store.PutNode(ctx, a.node, lease.ID)
 }
 
 // lastSeen notes in the node record that the node is up, so that once it is
@@ -293,11 +275,14 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		hcancel()
 		a.http.Close()
 	}
-	if a.store != nil && a.lease != 0 {
+	a.leaseMu.Lock()
+	lease := a.lease
+	a.leaseMu.Unlock()
+	if a.store != nil && lease != 0 {
 		// The store may have lost its quorum if the cluster goes down too.
 		sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
 		a.lastSeen(sctx)
-		a.store.Client().Revoke(sctx, a.lease)
+		a.store.Client().Revoke(sctx, lease)
 		scancel()
 	}
 	a.teardown()

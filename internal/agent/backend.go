@@ -57,16 +57,20 @@ func (a *Agent) Spawn(ctx context.Context, name string, replicas int, spec model
 	if err != nil {
 		return nil, err
 	}
-	if err := a.admit(spec.Resources, count(picks, a.node.Name)); err != nil {
-		return nil, err
-	}
 	procs, err := a.newRecords(ctx, name, n, spec, group)
 	if err != nil {
 		return nil, err
 	}
+	var here []model.GPID
 	for i := range procs {
-		procs[i].Node = picks[i]
+		if procs[i].Node = picks[i]; picks[i] == a.node.Name {
+			here = append(here, procs[i].GPID)
+		}
 	}
+	if err := a.reserve(spec.Resources, here...); err != nil {
+		return nil, err
+	}
+	defer a.release(here...)
 	if err := a.store.Create(ctx, name, replicas, procs); err != nil {
 		return nil, err
 	}
@@ -162,12 +166,40 @@ func count(nodes []string, node string) int {
 	return n
 }
 
-// admit checks that this node has room, by what its live processes hold,
-// for n more processes that each ask r.
-func (a *Agent) admit(r model.Resources, n int) error {
-	if n == 0 {
+// reserve admits the processes gpids, each asking r, if this node has room
+// for them besides what its live processes and earlier reservations hold,
+// and holds their room until release. Admission is serialized, so that
+// concurrent requests cannot oversell the node.
+func (a *Agent) reserve(r model.Resources, gpids ...model.GPID) error {
+	if len(gpids) == 0 {
 		return nil
 	}
+	a.admitMu.Lock()
+	defer a.admitMu.Unlock()
+	if err := a.admit(r, len(gpids)); err != nil {
+		return err
+	}
+	a.reservedMu.Lock()
+	for _, g := range gpids {
+		a.reserved[g] = r
+	}
+	a.reservedMu.Unlock()
+	return nil
+}
+
+// release ends the reservations of gpids: they are live processes of the
+// supervisor by now, or failed.
+func (a *Agent) release(gpids ...model.GPID) {
+	a.reservedMu.Lock()
+	defer a.reservedMu.Unlock()
+	for _, g := range gpids {
+		delete(a.reserved, g)
+	}
+}
+
+// admit checks that this node has room, by what its live processes and
+// reservations hold, for n more processes that each ask r.
+func (a *Agent) admit(r model.Resources, n int) error {
 	capa, used := capacityOf(a.node), a.allocated()
 	switch {
 	case capa.MaxProcs > 0 && used.MaxProcs+n > capa.MaxProcs:

@@ -26,13 +26,14 @@ func (a *Agent) Exec(ctx context.Context, spec model.Spec, opts apiserver.ExecOp
 		spec.Node = picks[0]
 		return a.remoteExec(ctx, picks[0], spec, opts)
 	}
-	if err := a.admit(spec.Resources, 1); err != nil {
-		return nil, model.Process{}, err
-	}
 	procs, err := a.newRecords(ctx, "", 1, spec, false)
 	if err != nil {
 		return nil, model.Process{}, err
 	}
+	if err := a.reserve(spec.Resources, procs[0].GPID); err != nil {
+		return nil, model.Process{}, err
+	}
+	defer a.release(procs[0].GPID)
 	procs[0].Attached = true
 	if err := a.store.Create(ctx, "", 0, procs); err != nil {
 		return nil, model.Process{}, err

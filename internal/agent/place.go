@@ -49,14 +49,24 @@ func capacityOf(n model.Node) model.Capacity {
 	return model.Capacity{CPUMilli: int64(n.CPU) * 1000, MemoryBytes: n.Memory, MaxProcs: n.MaxProcs}
 }
 
-// allocated sums what this node's live processes ask.
+// allocated sums what this node's live processes and its reservations ask.
 func (a *Agent) allocated() model.Capacity {
 	var c model.Capacity
-	for _, p := range a.sup.List() {
-		c.CPUMilli += p.Spec.Resources.CPUMilli
-		c.MemoryBytes += p.Spec.Resources.MemoryBytes
+	add := func(r model.Resources) {
+		c.CPUMilli += r.CPUMilli
+		c.MemoryBytes += r.MemoryBytes
 		c.MaxProcs++
 	}
+	for _, p := range a.sup.List() {
+		add(p.Spec.Resources)
+	}
+	a.reservedMu.Lock()
+	for g, r := range a.reserved {
+		if _, live := a.sup.Get(g); !live {
+			add(r)
+		}
+	}
+	a.reservedMu.Unlock()
 	return c
 }
 

@@ -216,7 +216,7 @@ func (r *reconciler) successor(ctx context.Context, p model.Process, pl *placer,
 // other nodes start theirs when the assignment appears.
 func (r *reconciler) startIfLocal(p model.Process) {
 	if p.Node == r.a.node.Name {
-		go r.a.sup.Start(r.a.ctx, p)
+		r.a.startAssigned(p)
 	}
 }
 

@@ -26,6 +26,7 @@ const (
 type command struct {
 	kind    cmdKind
 	timeout time.Duration
+	kill    bool // SIGKILL at once, not the stop signal
 	reason  string
 	reply   chan result
 }
@@ -375,6 +376,9 @@ func (p *proc) beginStop(pid int, c command) <-chan time.Time {
 	sig, err := model.ParseSignal(rec.Spec.StopSignal)
 	if err != nil {
 		sig = syscall.SIGTERM
+	}
+	if c.kill {
+		sig = syscall.SIGKILL
 	}
 	p.mu.Lock()
 	p.rec.Stopping = true

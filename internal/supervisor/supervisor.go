@@ -318,6 +318,18 @@ func (s *Supervisor) Stop(ctx context.Context, gpid model.GPID, timeout time.Dur
 	return p.command(ctx, command{kind: cmdStop, timeout: timeout, reason: "stopped"})
 }
 
+// Evict kills gpid's process tree at once and keeps it from restarting,
+// without waiting: the cluster gave its place to another copy (fencing).
+// Its end is recorded when the store can be reached.
+func (s *Supervisor) Evict(gpid model.GPID, reason string) {
+	p, err := s.get(gpid)
+	if err != nil {
+		return
+	}
+	s.log.Warn("fencing a process the cluster replaces", "gpid", gpid, "why", reason)
+	go p.command(s.ctx, command{kind: cmdStop, kill: true, timeout: time.Second, reason: reason})
+}
+
 // Restart stops gpid gracefully and starts it again in place, or starts it
 // at once when it is backing off. It returns the record of the new run.
 func (s *Supervisor) Restart(ctx context.Context, gpid model.GPID) (model.Process, error) {
