@@ -30,23 +30,23 @@ type Agent struct {
 	cfg Config
 	log *slog.Logger
 
-	lock   *flock.Flock
-	etcd   *etcdembed.Member // nil on a worker
-	remote *clientv3.Client  // a worker's client of the cluster's members
-	store  *store.Store
-	view   *store.View // the watched cluster view
-	sup    *supervisor.Supervisor
-	lis    net.Listener
-	http   *http.Server
+	lock    *flock.Flock
+	etcd    *etcdembed.Member // nil on a worker
+	remote  *clientv3.Client  // a worker's client of the cluster's members
+	store   *store.Store
+	view    *store.View // the watched cluster view
+	sup     *supervisor.Supervisor
+	lis     net.Listener
+	http    *http.Server
 	leaseMu sync.Mutex // guards lease
 	lease   clientv3.LeaseID
-	renewed atomic.Int64 // when the node lease was last renewed, in Unix ns
+	renewed atomic.Int64                 // when the node lease was last renewed, in Unix ns
 	fenced  map[model.GPID]model.Process // stopped by self-fencing; owned by keepNode
-	node   model.Node
-	ready  chan struct{}
-	ctx    context.Context // lives until Shutdown
-	cancel context.CancelFunc
-	bg     sync.WaitGroup
+	node    model.Node
+	ready   chan struct{}
+	ctx     context.Context // lives until Shutdown
+	cancel  context.CancelFunc
+	bg      sync.WaitGroup
 
 	peersMu sync.Mutex // guards peers
 	peers   map[string]*nefele.Client
