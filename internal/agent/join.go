@@ -42,6 +42,14 @@ func (a *Agent) connectStore(ctx context.Context, name string) (*clientv3.Client
 		}
 		a.etcd = m
 		os.WriteFile(filepath.Join(a.cfg.DataDir, "peer-url"), []byte(m.PeerURL()+"\n"), 0o640)
+		// Where etcdctl reaches the member (backups, see docs/operations.md).
+		var urls []string
+		for _, u := range m.ClientURLs() {
+			if au, err := etcdembed.AdvertisedURL(u, advertise); err == nil {
+				urls = append(urls, au)
+			}
+		}
+		os.WriteFile(filepath.Join(a.cfg.DataDir, "etcd-client-urls"), []byte(strings.Join(urls, ",")+"\n"), 0o640)
 		return m.Client(), nil
 	}
 	_, werr := os.Stat(a.workerFile())
