@@ -113,10 +113,18 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.adopt(ctx); err != nil {
 		return err
 	}
-	select {
-	case <-a.view.Synced():
-	case <-ctx.Done():
-		return fmt.Errorf("cluster view: %w", ctx.Err())
+	// Serve once the view shows this node up: a client that asks right
+	// away sees what it just started.
+	a.waitView(ctx, func() bool {
+		for _, n := range a.view.Nodes() {
+			if n.Name == a.node.Name {
+				return n.Up
+			}
+		}
+		return false
+	})
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cluster view: %w", err)
 	}
 	a.bg.Add(2)
 	go a.watchAssignments(rev)
