@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,23 +98,37 @@ func (a *Agent) startPlaced(ctx context.Context, procs []model.Process) ([]model
 	return procs, nil
 }
 
+// startOne starts p, which the caller reserved room for when it is placed
+// here, or waits for the agent of its node to start it; on a refusal it
+// places p again, reserving room when that is here.
 func (a *Agent) startOne(ctx context.Context, p model.Process) (model.Process, error) {
-	var refused map[string]string
-	for {
+	refused := map[string]string{}
+	for again := false; ; again = true {
+		rec := p
 		if p.Node == a.node.Name {
-			return a.sup.Start(ctx, p)
+			if !again {
+				return a.sup.Start(ctx, p)
+			}
+			if err := a.reserve(p.Spec.Resources, p.GPID); err == nil {
+				defer a.release(p.GPID)
+				return a.sup.Start(ctx, p)
+			} else {
+				rec.State, rec.Reason, rec.Failure, rec.EndedAt = model.StateFailed, err.Error(), "no_capacity", time.Now()
+				if err := a.store.Put(ctx, model.StatePending, rec); err != nil {
+					return rec, err
+				}
+			}
+		} else {
+			var err error
+			rec, err = a.store.WaitStarted(ctx, p.GPID, 30*time.Second)
+			if err != nil || rec.State != model.StateFailed {
+				return rec, err
+			}
+			if rec.Failure != "no_capacity" {
+				return rec, remoteStartErr(rec)
+			}
 		}
-		rec, err := a.store.WaitStarted(ctx, p.GPID, 30*time.Second)
-		if err != nil || rec.State != model.StateFailed {
-			return rec, err
-		}
-		if rec.Failure != "no_capacity" {
-			return rec, remoteStartErr(rec)
-		}
-		if refused == nil {
-			refused = map[string]string{}
-		}
-		refused[rec.Node] = rec.Reason
+		refused[rec.Node] = strings.TrimPrefix(rec.Reason, "node "+rec.Node+": ") + " (its agent refused)"
 		next, err := a.placeAgain(rec, refused)
 		if err != nil {
 			return rec, err

@@ -3,6 +3,7 @@ package agent
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -221,23 +222,33 @@ func (r *reconciler) startIfLocal(p model.Process) {
 }
 
 // keepGroup keeps group g at its count. Members whose place is empty (lost
-// without a replacement, refused for capacity, forgotten) leave the group
-// and new ones are started in their place; members stopped on request stay
-// stopped and keep their place. Beyond the count, ended members leave
-// first, then the newest live ones are stopped, gracefully.
+// without a replacement, refused for capacity) leave the group and new ones
+// are started in their place; members stopped on request stay stopped and
+// keep their place, until their records are forgotten (after the
+// retention), when they leave the group and its count. Beyond the count,
+// ended members leave first, then the newest live ones are stopped,
+// gracefully.
 func (r *reconciler) keepGroup(ctx context.Context, g store.Group, pl *placer) {
-	var gone, ended []model.GPID
+	var gone, ended, forgotten []model.GPID
 	var running []model.Process
 	for _, gp := range g.GPIDs {
 		p, _, ok := r.a.view.Process(gp)
 		switch {
-		case !ok, p.State == model.StateLost && p.ReplacedBy == "", p.State == model.StateFailed && p.Failure == "no_capacity":
+		case !ok:
+			if _, _, err := r.a.store.Get(ctx, gp); errors.Is(err, model.ErrNoProcess) {
+				forgotten = append(forgotten, gp)
+			}
+		case p.State == model.StateLost && p.ReplacedBy == "", p.State == model.StateFailed && p.Failure == "no_capacity":
 			gone = append(gone, gp)
 		case p.State.Ended():
 			ended = append(ended, gp)
 		default:
 			running = append(running, p)
 		}
+	}
+	if len(forgotten) > 0 {
+		r.a.store.DropMembers(ctx, g, g.Rev, forgotten, max(g.Replicas-len(forgotten), 0))
+		return // the next pass sees the group without them
 	}
 	members := len(g.GPIDs) - len(gone)
 	if extra := members - g.Replicas; extra > 0 {
@@ -254,12 +265,12 @@ func (r *reconciler) keepGroup(ctx context.Context, g store.Group, pl *placer) {
 			r.stop(p, "scaled down")
 		}
 		if len(drop) > 0 {
-			r.a.store.DropMembers(ctx, g, g.Rev, drop)
+			r.a.store.DropMembers(ctx, g, g.Rev, drop, g.Replicas)
 		}
 		return
 	}
 	if len(gone) > 0 {
-		r.a.store.DropMembers(ctx, g, g.Rev, gone)
+		r.a.store.DropMembers(ctx, g, g.Rev, gone, g.Replicas)
 		return // the next pass sees the group without them
 	}
 	missing := g.Replicas - members

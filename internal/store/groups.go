@@ -85,9 +85,11 @@ func (s *Store) AddMembers(ctx context.Context, g Group, rev int64, procs []mode
 }
 
 // DropMembers removes gpids, which have ended, from g (read at revision
-// rev), in a transaction that fails (returning false) if g changed since.
-func (s *Store) DropMembers(ctx context.Context, g Group, rev int64, gpids []model.GPID) (bool, error) {
+// rev) and sets its count to replicas, in a transaction that fails
+// (returning false) if g changed since.
+func (s *Store) DropMembers(ctx context.Context, g Group, rev int64, gpids []model.GPID, replicas int) (bool, error) {
 	g.GPIDs = slices.DeleteFunc(g.GPIDs, func(gp model.GPID) bool { return slices.Contains(gpids, gp) })
+	g.Replicas = replicas
 	return s.putGroup(ctx, g, rev)
 }
 

@@ -36,6 +36,7 @@ const seqKey = "/nefele/seq/gpid"
 func (s *Store) procKey(g model.GPID) string     { return "/nefele/t/" + s.tenant + "/procs/" + string(g) }
 func (s *Store) procPrefix() string              { return "/nefele/t/" + s.tenant + "/procs/" }
 func (s *Store) groupKey(name string) string     { return "/nefele/t/" + s.tenant + "/groups/" + name }
+func (s *Store) tenantPrefix() string            { return "/nefele/t/" + s.tenant + "/" }
 func (s *Store) groupPrefix() string             { return "/nefele/t/" + s.tenant + "/groups/" }
 func (s *Store) eventPrefix() string             { return "/nefele/t/" + s.tenant + "/events/" }
 func assignKey(node string, g model.GPID) string { return "/nefele/assign/" + node + "/" + string(g) }

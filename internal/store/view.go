@@ -92,14 +92,20 @@ func (v *View) Changed() <-chan struct{} {
 	return v.changed
 }
 
+// prefixes are what the view watches. Process and group records share one
+// watch (the tenant's prefix), so that the records one transaction writes
+// reach the view together, in order.
 func (v *View) prefixes() []string {
-	return []string{nodePrefix, alivePrefix, drainPrefix, v.s.procPrefix(), v.s.groupPrefix()}
+	return []string{nodePrefix, alivePrefix, drainPrefix, v.s.tenantPrefix()}
 }
 
 func (v *View) load(ctx context.Context) (int64, error) {
-	var ops []clientv3.Op
-	for _, p := range v.prefixes() {
-		ops = append(ops, clientv3.OpGet(p, clientv3.WithPrefix()))
+	ops := []clientv3.Op{
+		clientv3.OpGet(nodePrefix, clientv3.WithPrefix()),
+		clientv3.OpGet(alivePrefix, clientv3.WithPrefix()),
+		clientv3.OpGet(drainPrefix, clientv3.WithPrefix()),
+		clientv3.OpGet(v.s.procPrefix(), clientv3.WithPrefix()),
+		clientv3.OpGet(v.s.groupPrefix(), clientv3.WithPrefix()),
 	}
 	res, err := v.s.c.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
