@@ -34,14 +34,23 @@ func (a *Agent) connectStore(ctx context.Context, name string) (*clientv3.Client
 		if peer == "" {
 			peer = "http://" + net.JoinHostPort(listen, "0")
 		}
+		// The client URL, once picked, is kept across restarts: workers
+		// saved it as an endpoint.
+		client := a.urlFromFile("client-url")
+		if client == "" {
+			client = "http://" + net.JoinHostPort(listen, "0")
+		}
 		m, err := etcdembed.Start(ctx, etcdembed.Config{Dir: dir, Name: name, PeerURL: peer,
-			ClientURL: "http://" + net.JoinHostPort(listen, "0"), AdvertiseHost: advertise,
+			ClientURL: client, AdvertiseHost: advertise,
 			InitialCluster: cluster, Join: join, TickMs: a.cfg.EtcdTickMs, ElectionMs: a.cfg.EtcdElectionMs})
 		if err != nil {
 			return nil, err
 		}
 		a.etcd = m
 		os.WriteFile(filepath.Join(a.cfg.DataDir, "peer-url"), []byte(m.PeerURL()+"\n"), 0o640)
+		if urls := m.ClientURLs(); len(urls) > 0 {
+			os.WriteFile(filepath.Join(a.cfg.DataDir, "client-url"), []byte(urls[0]+"\n"), 0o640)
+		}
 		// Where etcdctl reaches the member (backups, see docs/operations.md).
 		var urls []string
 		for _, u := range m.ClientURLs() {
@@ -57,7 +66,7 @@ func (a *Agent) connectStore(ctx context.Context, name string) (*clientv3.Client
 	case len(a.cfg.EtcdEndpoints) > 0: // a client of an external etcd
 		return a.connectWorker(ctx, a.cfg.EtcdEndpoints)
 	case etcdembed.HasData(dir): // a member restarts: it knows its cluster
-		return member("", false, a.peerURLFromFile())
+		return member("", false, a.urlFromFile("peer-url"))
 	case werr == nil: // a worker restarts
 		return a.connectWorker(ctx, nil)
 	case len(a.cfg.Join) == 0: // a new cluster of one
@@ -105,8 +114,9 @@ func (a *Agent) hosts() (listen, advertise string) {
 
 func (a *Agent) workerFile() string { return filepath.Join(a.cfg.DataDir, "etcd-endpoints") }
 
-func (a *Agent) peerURLFromFile() string {
-	b, err := os.ReadFile(filepath.Join(a.cfg.DataDir, "peer-url"))
+// urlFromFile returns the URL kept in the data dir file name, or "".
+func (a *Agent) urlFromFile(name string) string {
+	b, err := os.ReadFile(filepath.Join(a.cfg.DataDir, name))
 	if err != nil {
 		return ""
 	}
@@ -125,7 +135,9 @@ func (a *Agent) connectWorker(ctx context.Context, endpoints []string) (*clientv
 	} else if err := os.WriteFile(a.workerFile(), []byte(strings.Join(endpoints, "\n")+"\n"), 0o640); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Context: a.ctx})
+	// AutoSync follows members that join or leave after this worker did.
+	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Context: a.ctx,
+		AutoSyncInterval: time.Minute})
 	if err != nil {
 		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}

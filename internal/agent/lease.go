@@ -38,14 +38,14 @@ func (a *Agent) grantNodeLease(ctx context.Context) (<-chan *clientv3.LeaseKeepA
 	if err != nil {
 		return nil, fmt.Errorf("node lease: %w", err)
 	}
-	ka, err := a.store.Client().KeepAlive(a.ctx, lease.ID)
-	if err != nil {
-		return nil, fmt.Errorf("node lease keepalive: %w", err)
-	}
 	n := a.node
 	n.LastSeen = time.Now()
 	if err := a.store.PutNode(ctx, n, lease.ID); err != nil {
-		return nil, err
+		return nil, err // the lease, not kept alive, expires on its own
+	}
+	ka, err := a.store.Client().KeepAlive(a.ctx, lease.ID)
+	if err != nil {
+		return nil, fmt.Errorf("node lease keepalive: %w", err)
 	}
 	a.leaseMu.Lock()
 	a.lease = lease.ID
@@ -106,7 +106,8 @@ func (a *Agent) reregister(fenced *bool) <-chan *clientv3.LeaseKeepAliveResponse
 			a.fence()
 			*fenced = true
 		}
-		ctx, cancel := context.WithTimeout(a.ctx, a.cfg.LeaseTTL)
+		// Short attempts, so that the overdue check between them is timely.
+		ctx, cancel := context.WithTimeout(a.ctx, 500*time.Millisecond)
 		ka, err := a.grantNodeLease(ctx)
 		cancel()
 		if err != nil {

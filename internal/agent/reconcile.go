@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -189,7 +190,7 @@ func (r *reconciler) replaceLost(ctx context.Context, nodes []store.NodeState, l
 			continue
 		}
 		if repl != nil {
-			r.a.log.Info("replaced a lost process", "lost", p.GPID, "replacement", repl.GPID, "node", repl.Node)
+			r.a.log.Info("replaced a lost process", "lost", p.GPID, "replacement", repl.GPID, "on", repl.Node)
 			r.startIfLocal(*repl)
 		}
 	}
@@ -222,8 +223,8 @@ func (r *reconciler) startIfLocal(p model.Process) {
 }
 
 // keepGroup keeps group g at its count. Members whose place is empty (lost
-// without a replacement, refused for capacity) leave the group and new ones
-// are started in their place; members stopped on request stay stopped and
+// without a replacement, refused for capacity, stopped because their agent
+// shut down) leave the group and new ones are started in their place; members stopped on request stay stopped and
 // keep their place, until their records are forgotten (after the
 // retention), when they leave the group and its count. Beyond the count,
 // ended members leave first, then the newest live ones are stopped,
@@ -238,7 +239,8 @@ func (r *reconciler) keepGroup(ctx context.Context, g store.Group, pl *placer) {
 			if _, _, err := r.a.store.Get(ctx, gp); errors.Is(err, model.ErrNoProcess) {
 				forgotten = append(forgotten, gp)
 			}
-		case p.State == model.StateLost && p.ReplacedBy == "", p.State == model.StateFailed && p.Failure == "no_capacity":
+		case p.State == model.StateLost && p.ReplacedBy == "", p.State == model.StateFailed && p.Failure == "no_capacity",
+			p.State.Ended() && strings.HasPrefix(p.Reason, model.ShutdownReason):
 			gone = append(gone, gp)
 		case p.State.Ended():
 			ended = append(ended, gp)
@@ -346,7 +348,7 @@ func (r *reconciler) drain(ctx context.Context, nodes []store.NodeState, live []
 				continue
 			}
 			if ok, err := r.a.store.Handover(ctx, p, rev, repl); err == nil && ok {
-				r.a.log.Info("drain: replacing a process", "gpid", p.GPID, "replacement", repl.GPID, "node", repl.Node)
+				r.a.log.Info("drain: replacing a process", "gpid", p.GPID, "replacement", repl.GPID, "on", repl.Node)
 				r.startIfLocal(repl)
 			}
 		}

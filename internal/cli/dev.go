@@ -62,7 +62,6 @@ address others reach differs (NAT).`,
 	fl.StringVar(&cfg.Name, "name", "", "node `NAME` (default: the host name, kept in the data dir)")
 	fl.BoolVar(&cfg.Server, "server", false, "join as an etcd member (a voter, up to 5)")
 	fl.StringSliceVar(&cfg.Join, "join", nil, "API `ADDR`esses of agents of the cluster to join")
-	fl.StringVar(&cfg.Advertise, "advertise", "", "`HOST:PORT` other nodes reach this agent at (default --addr; needed when --addr is 0.0.0.0)")
 	fl.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "`URL`s of an existing etcd cluster to use instead of embedded members")
 	fl.Var(&durationValue{p: &cfg.LeaseTTL}, "lease-ttl", "node lease time to live: a node is down this long after its agent last renewed it (default 3s)")
 	fl.Var(&durationValue{p: &cfg.FenceGrace}, "fence-grace", "after the lease expired without contact to the store, wait this long, then stop the processes the cluster replaces (default 1s)")
@@ -88,6 +87,7 @@ func (c *cli) runAgent(cmd *cobra.Command, cfg agent.RunConfig) error {
 func (c *cli) addAgentFlags(cmd *cobra.Command, cfg *agent.RunConfig) {
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.DataDir, "data-dir", "", "`DIR` of the agent's state")
+	fl.StringVar(&cfg.Advertise, "advertise", "", "`HOST:PORT` other nodes reach this agent at (default --addr; needed when --addr is 0.0.0.0)")
 	fl.Var(&sizeValue{p: &cfg.LogMaxBytes}, "log-max-size", "rotate a process's stdout or stderr log past this size")
 	fl.Var(&intValue{p: &cfg.LogFiles, min: 1, hint: "want a number of files, 1 or more"}, "log-files", "log files kept per stream, the live one included")
 	fl.Var(&durationValue{p: &cfg.LogCheckEvery}, "log-check-interval", "how often log sizes are checked (default 2s)")

@@ -85,7 +85,7 @@ undrain makes the node take new processes again.`,
 				fmt.Fprintf(c.stdout, "node %s drained: no processes left on it\n", args[0])
 				return nil
 			}
-			fmt.Fprintf(c.stdout, "node %s drained; %d processes still on it:\n", args[0], len(left))
+			fmt.Fprintf(c.stdout, "node %s drained; still on it: %d (exec sessions end with their caller):\n", args[0], len(left))
 			return c.printPs(left)
 		},
 	}

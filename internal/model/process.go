@@ -49,6 +49,11 @@ type Process struct {
 	NextRestartAt time.Time `json:"next_restart_at,omitzero"`
 }
 
+// ShutdownReason begins the reason of a process stopped because its agent
+// shut down (not on request): the reconciler starts group members stopped
+// so elsewhere.
+const ShutdownReason = "stopped: agent shut down"
+
 // Event is one state transition of one process.
 type Event struct {
 	Time   time.Time `json:"time"`

@@ -8,8 +8,11 @@
 //	seq/gpid                        the next unreserved GPID sequence number
 //	nodes/<node>                    a node record (address, labels, capacity, last seen)
 //	alive/<node>                    present while the node's lease lives: the node is up
-//	assign/<node>/<gpid>            what a node must run (it watches its prefix)
+//	drain/<node>                    present while the node is drained (takes no new processes)
+//	assign/<node>/<gpid>            what a node must run (it watches its prefix); the
+//	                                node's title to the process: writes fail without it
+//	elections/reconciler/<lease>    candidates for the reconciler (etcd's concurrency.Election)
 //	t/<tenant>/procs/<gpid>         a process record; survives its node
-//	t/<tenant>/groups/<name>        the GPIDs that currently hold a name
+//	t/<tenant>/groups/<name>        the GPIDs that currently hold a name, and a group's count and spec
 //	t/<tenant>/events/<time>-<gpid> one state transition
 package store

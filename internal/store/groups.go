@@ -67,7 +67,7 @@ func (s *Store) putGroup(ctx context.Context, g Group, rev int64, ops ...clientv
 	ops = append(ops, clientv3.OpPut(s.groupKey(g.Name), encode(g)))
 	txn, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(s.groupKey(g.Name)), "=", rev)).Then(ops...).Commit()
 	if err != nil {
-		return false, fmt.Errorf("update group %s: %w", g.Name, err)
+		return false, writeErr("update group "+g.Name, err)
 	}
 	return txn.Succeeded, nil
 }
@@ -156,7 +156,7 @@ func (s *Store) succeed(ctx context.Context, from model.State, old model.Process
 	}
 	txn, err := s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
-		return false, fmt.Errorf("replace %s: %w", old.GPID, err)
+		return false, writeErr("replace "+string(old.GPID), err)
 	}
 	return txn.Succeeded, nil
 }

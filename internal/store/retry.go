@@ -58,3 +58,15 @@ func unavailable(err error) error {
 	return &model.SubjectError{Err: model.ErrUnavailable,
 		Msg: fmt.Sprintf("the cluster's store is unavailable (%v): a majority of its members must be up; try again", err)}
 }
+
+// writeErr wraps the error of a write with what was written; one that a
+// store without a leader gives is model.ErrUnavailable (whether the write
+// applied is then unknown: the conditions of our transactions make trying
+// again safe).
+func writeErr(what string, err error) error {
+	if transient(err) {
+		return &model.SubjectError{Err: model.ErrUnavailable,
+			Msg: fmt.Sprintf("%s: the cluster's store is unavailable (%v): a majority of its members must be up; try again", what, err)}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -94,7 +94,7 @@ func (s *Store) Create(ctx context.Context, name string, replicas int, procs []m
 	}
 	if name == "" {
 		if _, err := s.c.Txn(ctx).Then(ops...).Commit(); err != nil {
-			return fmt.Errorf("create %s: %w", procs[0].GPID, err)
+			return writeErr("create "+string(procs[0].GPID), err)
 		}
 		return nil
 	}
@@ -110,7 +110,7 @@ func (s *Store) Create(ctx context.Context, name string, replicas int, procs []m
 		}
 		txn, err := s.c.Txn(ctx).If(cmp...).Then(ops...).Commit()
 		if err != nil {
-			return fmt.Errorf("create %s: %w", name, err)
+			return writeErr("create "+name, err)
 		}
 		if txn.Succeeded {
 			return nil
@@ -180,7 +180,7 @@ func (s *Store) Put(ctx context.Context, from model.State, p model.Process) erro
 	}
 	txn, err := s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
-		return fmt.Errorf("record %s %s: %w", p.GPID, p.State, err)
+		return writeErr(fmt.Sprintf("record %s %s", p.GPID, p.State), err)
 	}
 	if !txn.Succeeded {
 		return &model.SubjectError{Subject: string(p.GPID), Err: model.ErrFenced,
@@ -455,7 +455,7 @@ func (s *Store) PutNode(ctx context.Context, n model.Node, lease clientv3.LeaseI
 		ops = append(ops, clientv3.OpPut(aliveKey(n.Name), n.Address, clientv3.WithLease(lease)))
 	}
 	if _, err := s.c.Txn(ctx).Then(ops...).Commit(); err != nil {
-		return fmt.Errorf("register node %s: %w", n.Name, err)
+		return writeErr("register node "+n.Name, err)
 	}
 	return nil
 }

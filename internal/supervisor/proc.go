@@ -78,7 +78,9 @@ func (p *proc) update(change func(r *model.Process)) model.Process {
 func (p *proc) persist(from model.State, rec model.Process) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.sup.recordTimeout())
 	defer cancel()
-	if err := p.sup.cfg.Record(ctx, from, rec); err != nil {
+	if err := p.sup.cfg.Record(ctx, from, rec); errors.Is(err, model.ErrFenced) {
+		p.log.Info("transition not recorded: the cluster took the process from this node", "from", from, "to", rec.State)
+	} else if err != nil {
 		p.log.Error("record transition", "from", from, "to", rec.State, "err", err)
 	}
 }

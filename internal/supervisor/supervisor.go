@@ -366,7 +366,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, p := range procs {
 		wg.Go(func() {
-			if _, err := p.command(ctx, command{kind: cmdStop, reason: "stopped: agent shut down"}); err != nil {
+			if _, err := p.command(ctx, command{kind: cmdStop, reason: model.ShutdownReason}); err != nil {
 				s.log.Warn("stop at shutdown", "gpid", p.rec.GPID, "err", err)
 			}
 		})
