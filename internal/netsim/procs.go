@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -88,9 +89,9 @@ func exited(pid int) bool {
 	return err != nil || i < 0 || len(b) < i+3 || b[i+2] == 'Z' || b[i+2] == 'X'
 }
 
-// removeStale deletes the namespaces that Nets of test processes that no
-// longer exist left behind (a test binary killed before its cleanup ran).
-// It only unlinks their names; whatever still runs in them is left alone.
+// removeStale removes what Nets of test processes that no longer exist
+// left behind (a test binary killed before its cleanup ran): it kills the
+// processes in their namespaces and deletes the namespaces.
 func removeStale() {
 	entries, _ := os.ReadDir(netnsDir)
 	for _, e := range entries {
@@ -106,6 +107,7 @@ func removeStale() {
 		if _, err := os.Stat("/proc/" + pidStr); err == nil || pid <= 0 {
 			continue // its test still runs
 		}
+		killAll(filepath.Join(netnsDir, e.Name()))
 		exec.Command("ip", "netns", "del", e.Name()).Run()
 	}
 }
