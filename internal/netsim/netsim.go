@@ -24,7 +24,9 @@ const netnsDir = "/run/netns"
 var seq atomic.Int32
 
 // Net is a network of hosts numbered 1 … n on one bridge. Its methods may be
-// called from several goroutines, but not after the test has ended.
+// called from several goroutines while the test runs; those that change the
+// network (Partition, Heal, Loss, Delay, Reset, Crash) fail the test when
+// they cannot, so call them from the test's goroutine.
 type Net struct {
 	t      testing.TB
 	n      int
@@ -56,10 +58,11 @@ func New(t testing.TB, n int) *Net {
 			t.Skipf("netsim needs %s (on Debian: apt-get install iproute2 nftables iptables): %v", tool, err)
 		}
 	}
-	k := (os.Getpid() + int(seq.Add(1))) % 512
+	id := int(seq.Add(1))
+	k := (os.Getpid() + id) % 512
 	net := &Net{
 		t: t, n: n,
-		prefix: fmt.Sprintf("netsim-%d-%d-", os.Getpid(), seq.Load()),
+		prefix: fmt.Sprintf("netsim-%d-%d-", os.Getpid(), id),
 		subnet: fmt.Sprintf("198.%d.%d", 18+k/256, k%256),
 		cut:    map[int]bool{}, loss: map[int]float64{}, delays: map[int]*delay{},
 	}
