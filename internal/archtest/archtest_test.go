@@ -37,6 +37,7 @@ var (
 	isolate     = m("internal/isolate/...")
 	logfile     = m("internal/logfile/...")
 	model       = m("internal/model/...")
+	netsim      = m("internal/netsim/...")
 	store       = m("internal/store/...")
 	supervisor  = m("internal/supervisor/...")
 	testcluster = m("internal/testcluster/...")
@@ -87,9 +88,9 @@ var rules = []rule{{
 	why:    "main only hands os.Args to internal/cli",
 }, {
 	pkgs:   []string{m("...")},
-	except: []string{testcluster},
+	except: []string{testcluster, netsim},
 	forbid: []string{"testing/..."},
-	why:    "test code lives in _test.go files, or in the test helper internal/testcluster",
+	why:    "test code lives in _test.go files, or in the test helpers internal/testcluster and internal/netsim",
 }}
 
 // docExempt lists the packages that need no doc comment: generated code.

@@ -7,6 +7,7 @@ package testcluster
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,7 +78,8 @@ type Agent struct {
 
 	t      testing.TB
 	marker string
-	sub    string     // the subcommand: dev or agent
+	sub    string // the subcommand: dev or agent
+	opts   Options
 	mu     sync.Mutex // guards cmd and exited
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -97,9 +100,31 @@ func StartNode(t testing.TB, extraArgs ...string) *Agent {
 	return startAs(t, "agent", extraArgs)
 }
 
+// Options are the rarer settings of an agent, for StartNodeWith.
+type Options struct {
+	// Wrap is a command line the agent runs under, its own appended: like
+	// netsim's Wrap(i), which runs it in a network namespace. The wrapper
+	// must exec the agent, so that the agent keeps the pid Start gave.
+	Wrap []string
+	// Addr is the API address (default 127.0.0.1:0); the embedded etcd
+	// member listens on its host too.
+	Addr string
+}
+
+// StartNodeWith is StartNode with opts; Restart keeps them.
+func StartNodeWith(t testing.TB, opts Options, extraArgs ...string) *Agent {
+	t.Helper()
+	return startWith(t, "agent", opts, extraArgs)
+}
+
 func startAs(t testing.TB, sub string, extraArgs []string) *Agent {
 	t.Helper()
-	a := &Agent{t: t, DataDir: t.TempDir(), marker: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()), sub: sub}
+	return startWith(t, sub, Options{}, extraArgs)
+}
+
+func startWith(t testing.TB, sub string, opts Options, extraArgs []string) *Agent {
+	t.Helper()
+	a := &Agent{t: t, DataDir: t.TempDir(), marker: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()), sub: sub, opts: opts}
 	a.start(extraArgs...)
 	t.Cleanup(a.cleanup)
 	return a
@@ -126,8 +151,10 @@ func (s *SyncBuffer) String() string {
 
 func (a *Agent) start(extraArgs ...string) {
 	a.t.Helper()
-	args := append([]string{a.sub, "--data-dir", a.DataDir, "--addr", "127.0.0.1:0"}, extraArgs...)
-	cmd := exec.Command(Binary(a.t), args...)
+	addr := cmp.Or(a.opts.Addr, "127.0.0.1:0")
+	args := append([]string{a.sub, "--data-dir", a.DataDir, "--addr", addr}, extraArgs...)
+	argv := append(slices.Clone(a.opts.Wrap), Binary(a.t))
+	cmd := exec.Command(argv[0], append(argv[1:], args...)...)
 	cmd.Env = append(os.Environ(), "NEFELE_TEST_MARKER="+a.marker)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
