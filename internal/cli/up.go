@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 // upNode is one agent started by up.
 type upNode struct {
 	name, addr, log string
+	dir             string // its data dir
 	server          bool
 	cmd             *exec.Cmd
 	exited          chan struct{}
@@ -87,14 +90,14 @@ func (c *cli) up(cmd *cobra.Command, n int, dataDir string, basePort int) error 
 	}
 	t.flush()
 	fmt.Fprintf(c.stderr, "cluster up: %d agents; Ctrl-C stops them all\n", n)
-	return waitNodes(ctx, started)
+	return waitNodes(ctx, c.stderr, started)
 }
 
 // startNode starts agent i and waits until it answers.
 func startNode(ctx context.Context, self, dataDir string, i, basePort int, first string) (*upNode, error) {
 	name := "n" + strconv.Itoa(i)
 	node := &upNode{name: name, addr: "127.0.0.1:" + strconv.Itoa(basePort+i-1),
-		log: filepath.Join(dataDir, name+".log"), server: i <= 3, exited: make(chan struct{})}
+		log: filepath.Join(dataDir, name+".log"), dir: filepath.Join(dataDir, name), server: i <= 3, exited: make(chan struct{})}
 	if l, err := net.Listen("tcp", node.addr); err != nil {
 		return nil, fmt.Errorf("up: %s cannot listen at %s: %w (choose another --base-port)", name, node.addr, err)
 	} else {
@@ -153,8 +156,10 @@ func waitUp(ctx context.Context, node *upNode) error {
 	}
 }
 
-// waitNodes waits for a signal, or reports an agent that exits on its own.
-func waitNodes(ctx context.Context, nodes []*upNode) error {
+// waitNodes waits for a signal. An agent that exits on its own (killed, to
+// watch the cluster survive a node's death, say) is reported, and the
+// others go on; up ends with an error once all have exited.
+func waitNodes(ctx context.Context, w io.Writer, nodes []*upNode) error {
 	died := make(chan *upNode, len(nodes))
 	for _, n := range nodes {
 		go func() {
@@ -162,11 +167,17 @@ func waitNodes(ctx context.Context, nodes []*upNode) error {
 			died <- n
 		}()
 	}
-	select {
-	case <-ctx.Done():
-		return nil
-	case n := <-died:
-		return fmt.Errorf("up: %s exited; see %s", n.name, n.log)
+	for left := len(nodes); ; {
+		select {
+		case <-ctx.Done():
+			return nil
+		case n := <-died:
+			left--
+			if left == 0 {
+				return fmt.Errorf("up: every agent has exited; the last was %s, see %s", n.name, n.log)
+			}
+			fmt.Fprintf(w, "up: %s exited (%s); the other agents go on, Ctrl-C stops them; see %s\n", n.name, n.cmd.ProcessState, n.log)
+		}
 	}
 }
 
@@ -175,7 +186,12 @@ func waitNodes(ctx context.Context, nodes []*upNode) error {
 // one that does not stop within a minute is killed.
 func stopNodes(nodes []*upNode) {
 	for _, n := range nodes {
-		n.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-n.exited: // it died on its own: its processes live on
+			killLeftovers(n.dir, n.cmd.Process.Pid)
+		default:
+			n.cmd.Process.Signal(syscall.SIGTERM)
+		}
 	}
 	var errs []error
 	for _, n := range nodes {
@@ -189,5 +205,27 @@ func stopNodes(nodes []*upNode) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintln(os.Stderr, "up:", err)
+	}
+}
+
+// killLeftovers kills the processes that an agent (deadPID) which died left behind,
+// through the cgroups it made (their base is written in its data dir), so
+// that up leaves nothing running. On a host without cgroups they live on.
+func killLeftovers(dataDir string, deadPID int) {
+	if b, err := os.ReadFile(filepath.Join(dataDir, "LOCK.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != deadPID && syscall.Kill(pid, 0) == nil {
+			return // an agent was started there again: the processes are its own
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, "cgroup"))
+	base := strings.TrimSpace(string(b))
+	if err != nil || base == "" {
+		return
+	}
+	entries, _ := os.ReadDir(base)
+	for _, e := range entries {
+		if e.IsDir() {
+			os.WriteFile(filepath.Join(base, e.Name(), "cgroup.kill"), []byte("1"), 0)
+		}
 	}
 }

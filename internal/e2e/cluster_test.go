@@ -158,8 +158,28 @@ func TestUp(t *testing.T) {
 		t.Fatalf("nodes through n1: %v %q", err, r.Stdout)
 	}
 	pids := []int{}
+	n3 := 0
 	for _, n := range nodes {
 		pids = append(pids, int(n["pid"].(float64)))
+		if n["name"] == "n3" {
+			n3 = int(n["pid"].(float64))
+		}
+	}
+	// An agent that dies is reported and the others go on; what it left
+	// running goes when up stops.
+	if r := testcluster.RunCLI(t, addr, nil, "run", "--name", "orphan", "--node", "n3", "--", "sleep", "600"); r.Code != 0 {
+		t.Fatalf("run --node n3: %s", r.Stderr)
+	}
+	orphan := get(t, nefeleClient(t, addr), "orphan")
+	syscall.Kill(n3, syscall.SIGKILL)
+	eventually(t, "up reports n3's death", func() bool { return strings.Contains(errb.String(), "up: n3 exited") })
+	select {
+	case <-done:
+		t.Fatalf("up ended when one agent died:\n%s", errb.String())
+	default:
+	}
+	if r := testcluster.RunCLI(t, addr, nil, "ps"); r.Code != 0 {
+		t.Fatalf("ps with n3 dead: %s", r.Stderr)
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	select {
@@ -175,6 +195,19 @@ func TestUp(t *testing.T) {
 			t.Fatalf("agent %d outlived up", pid)
 		}
 	}
+	if alive(int(orphan.Pid)) {
+		t.Fatalf("the process n3's agent left (pid %d) outlived up", orphan.Pid)
+	}
+}
+
+func nefeleClient(t *testing.T, addr string) *nefele.Client {
+	t.Helper()
+	c, err := nefele.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // freePorts returns the first of n consecutive free loopback ports.
