@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.store = store.New(client)
+	if len(a.cfg.EtcdEndpoints) > 0 {
+		if err := a.store.MarkExternal(ctx); err != nil {
+			return err
+		}
+	}
 	a.view = a.store.NewView()
 	a.bg.Add(1)
 	go func() {
@@ -212,6 +218,26 @@ func (a *Agent) collect() {
 			a.log.Warn("forget ended processes", "err", err)
 		}
 		a.lastSeen(a.ctx)
+		a.saveEndpoints()
+	}
+}
+
+// saveEndpoints keeps a worker's etcd endpoints, which its client follows
+// as members join and leave, in its data dir for its next start.
+func (a *Agent) saveEndpoints() {
+	if a.remote == nil || len(a.cfg.EtcdEndpoints) > 0 {
+		return
+	}
+	eps := a.remote.Endpoints()
+	if len(eps) == 0 {
+		return
+	}
+	want := strings.Join(eps, "\n") + "\n"
+	if b, err := os.ReadFile(a.workerFile()); err == nil && string(b) == want {
+		return
+	}
+	if err := os.WriteFile(a.workerFile(), []byte(want), 0o640); err != nil {
+		a.log.Warn("save etcd endpoints", "err", err)
 	}
 }
 

@@ -124,8 +124,8 @@ func (c *Config) Validate() error {
 	if err := c.Logs.Validate(); err != nil {
 		return err
 	}
-	if c.LeaseTTL < 0 || c.LeaseTTL > 0 && c.LeaseTTL < time.Second {
-		return model.Invalid(c.LeaseTTL.String(), fmt.Sprintf("invalid --lease-ttl %s: use 1s or more (etcd leases count whole seconds)", c.LeaseTTL))
+	if c.LeaseTTL < 0 || c.LeaseTTL > 0 && (c.LeaseTTL < time.Second || c.LeaseTTL%time.Second != 0) {
+		return model.Invalid(c.LeaseTTL.String(), fmt.Sprintf("invalid --lease-ttl %s: use whole seconds, 1s or more (etcd leases count whole seconds)", c.LeaseTTL))
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = 3 * time.Second

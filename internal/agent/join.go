@@ -195,8 +195,12 @@ func (a *Agent) Join(ctx context.Context, name, peerURL string, server bool) (ap
 	if err := model.ValidateName(name); err != nil {
 		return apiserver.JoinResult{}, err
 	}
-	if a.etcd == nil && len(a.cfg.EtcdEndpoints) > 0 {
-		return apiserver.JoinResult{ClientURLs: a.cfg.EtcdEndpoints,
+	external, err := a.store.External(ctx)
+	if err != nil {
+		return apiserver.JoinResult{}, fmt.Errorf("join %s: %w", name, err)
+	}
+	if external {
+		return apiserver.JoinResult{ClientURLs: a.store.Client().Endpoints(),
 			Reason: "the cluster keeps its state in an external etcd"}, nil
 	}
 	c := a.store.Client()

@@ -155,7 +155,9 @@ func (a *Agent) rejoin(ctx context.Context) error {
 			return err
 		}
 		delete(a.fenced, gpid)
-		if err != nil || rec.Node != a.node.Name || rec.ReplacedBy != "" || rec.State == model.StateLost {
+		// A group member the cluster marked lost without a replacement is
+		// the reconciler's to start again (keepGroup), elsewhere or here.
+		if err != nil || rec.Node != a.node.Name || rec.ReplacedBy != "" || rec.State == model.StateLost && rec.Group != "" {
 			continue
 		}
 		p = rec

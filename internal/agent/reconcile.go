@@ -110,10 +110,45 @@ func (r *reconciler) pass(ctx context.Context) {
 		}
 	}
 	r.replaceLost(ctx, nodes, live, p)
+	r.placeRefused(ctx, p)
 	for _, g := range r.a.view.Groups() {
 		r.keepGroup(ctx, g, p)
 	}
 	r.drain(ctx, nodes, live, p)
+}
+
+// placeRefused places again the replacements (of lost or drained
+// processes) that the agent of their node refused for want of room: the
+// view they were placed over was behind. Group members are not among them:
+// keepGroup starts new ones in their place.
+func (r *reconciler) placeRefused(ctx context.Context, pl *placer) {
+	for _, p := range r.a.view.Refused() {
+		if p.Group != "" || p.Replaces == "" {
+			continue
+		}
+		_, rev, _ := r.a.view.Process(p.GPID)
+		for i := range pl.views {
+			if pl.views[i].Name == p.Node {
+				pl.views[i].Refused = strings.TrimPrefix(p.Reason, "node "+p.Node+": ")
+			}
+		}
+		node, err := pl.place(p.Spec, "")
+		for i := range pl.views {
+			pl.views[i].Refused = ""
+		}
+		if err != nil {
+			r.warn(string(p.GPID), "no node for a refused replacement", "err", err)
+			continue
+		}
+		refusedBy := p.Node
+		p.Node, p.Origin, p.State, p.Failure, p.EndedAt = node, r.a.node.Name, model.StatePending, "", time.Time{}
+		p.Reason = "placed again: node " + refusedBy + " refused it"
+		if ok, err := r.a.store.PutIf(ctx, model.StateFailed, p, rev); err != nil || !ok {
+			continue
+		}
+		r.a.log.Info("placing a refused replacement again", "gpid", p.GPID, "refused_by", refusedBy, "on", node)
+		r.startIfLocal(p)
+	}
 }
 
 // placer places one process at a time over a view of the nodes that counts
@@ -211,7 +246,7 @@ func (r *reconciler) successor(ctx context.Context, p model.Process, pl *placer,
 	}
 	return model.Process{GPID: gpids[0], Name: p.Name, Group: p.Group, Replica: p.Replica,
 		Node: node, Origin: r.a.node.Name, Spec: spec, State: model.StatePending,
-		CreatedAt: time.Now(), Reason: reason}, nil
+		CreatedAt: time.Now(), Reason: reason, Replaces: p.GPID}, nil
 }
 
 // startIfLocal starts p when it was placed on this node; the agents of
@@ -335,7 +370,12 @@ func (r *reconciler) drain(ctx context.Context, nodes []store.NodeState, live []
 		switch {
 		case !drained[p.Node] || p.Attached || p.Stopping:
 		case p.ReplacedBy != "":
-			if rp, _, ok := r.a.view.Process(p.ReplacedBy); !ok || rp.State != model.StatePending && rp.State != model.StateStarting {
+			// Stop it once its replacement runs (or ran and ended); a
+			// replacement refused for room is placed again first.
+			rp, _, ok := r.a.view.Process(p.ReplacedBy)
+			waiting := ok && (rp.State == model.StatePending || rp.State == model.StateStarting ||
+				rp.State == model.StateFailed && rp.Failure == "no_capacity")
+			if !waiting {
 				r.stop(p, "drained: its replacement "+string(p.ReplacedBy)+" is up")
 			}
 		case !replaceable(p):

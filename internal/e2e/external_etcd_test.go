@@ -97,4 +97,10 @@ func TestExternalEtcd(t *testing.T) {
 	if got := get(t, c.Client(), "ext"); got.Gpid != p.Gpid {
 		t.Fatalf("x3 sees %v, want %s", got, p.Gpid)
 	}
+	// x3 joined by --join, with no --etcd-endpoints of its own: it knows
+	// the cluster's etcd is external too.
+	d := testcluster.StartNode(t, "--name", "x4", "--server", "--join", c.Addr)
+	if !strings.Contains(d.Log(), "external etcd") {
+		t.Fatalf("a server joining through x3 is not told the etcd is external:\n%s", d.Log())
+	}
 }

@@ -36,8 +36,10 @@ type Process struct {
 	Attached bool `json:"attached,omitempty"`
 	Stopping bool `json:"stopping,omitempty"`
 	// ReplacedBy is the GPID of the process that replaced this one when it
-	// was lost with its node.
+	// was lost with its node, or its node was drained; Replaces is the
+	// GPID this one replaced.
 	ReplacedBy GPID `json:"replaced_by,omitempty"`
+	Replaces   GPID `json:"replaces,omitempty"`
 	// LogID names the process's log files on its node.
 	LogID string `json:"log_id,omitempty"`
 	// Failure is the domain error of a failed start (ErrNotFound, …), by reason word.

@@ -20,6 +20,8 @@ type Rejection struct {
 // matches ErrNoFit.
 type NoFitError struct {
 	Rejections []Rejection
+	// UnknownNode is set when the request pins a node that is not known.
+	UnknownNode bool
 }
 
 // maxListed is how many rejections Error lists before it counts the rest.
@@ -48,15 +50,21 @@ func (e *NoFitError) Error() string {
 }
 
 // Unwrap returns ErrNoFit and model.ErrNoCapacity, so that the API's error
-// table maps it to no_capacity.
-func (e *NoFitError) Unwrap() []error { return []error{ErrNoFit, model.ErrNoCapacity} }
+// table maps it to no_capacity; or, for a pin to an unknown node, ErrNoFit
+// and model.ErrNoNode.
+func (e *NoFitError) Unwrap() []error {
+	if e.UnknownNode {
+		return []error{ErrNoFit, model.ErrNoNode}
+	}
+	return []error{ErrNoFit, model.ErrNoCapacity}
+}
 
 // noFit returns the *NoFitError of req over nodes, where none fits.
 func noFit(req *Request, nodes []NodeView) error {
 	if req.Node != "" {
 		i := slices.IndexFunc(nodes, func(n NodeView) bool { return n.Name == req.Node })
 		if i < 0 {
-			return &NoFitError{Rejections: []Rejection{{req.Node, "no such node (known: " + known(nodes) + ")"}}}
+			return &NoFitError{Rejections: []Rejection{{req.Node, "no such node (known: " + known(nodes) + ")"}}, UnknownNode: true}
 		}
 		return &NoFitError{Rejections: []Rejection{{req.Node, reason(&nodes[i], req)}}}
 	}

@@ -155,7 +155,10 @@ func TestPin(t *testing.T) {
 	if err == nil || err.Error() != "no node fits: node x: no such node (known: a, b, c, d)" {
 		t.Fatalf("pin to an unknown node: %v", err)
 	}
-	noFitOf(t, err)
+	var nf *NoFitError
+	if !errors.Is(err, ErrNoFit) || !errors.Is(err, model.ErrNoNode) || errors.Is(err, model.ErrNoCapacity) || !errors.As(err, &nf) {
+		t.Fatalf("pin to an unknown node: %v does not match ErrNoFit and ErrNoNode (and only them)", err)
+	}
 	_, err = Place(Request{Node: "x"}, nil)
 	if err == nil || err.Error() != "no node fits: node x: no such node (known: none)" {
 		t.Fatalf("pin on no nodes: %v", err)

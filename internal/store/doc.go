@@ -8,6 +8,7 @@
 //	seq/gpid                        the next unreserved GPID sequence number
 //	nodes/<node>                    a node record (address, labels, capacity, last seen)
 //	alive/<node>                    present while the node's lease lives: the node is up
+//	external-etcd                   present when the cluster keeps its state in an external etcd
 //	drain/<node>                    present while the node is drained (takes no new processes)
 //	assign/<node>/<gpid>            what a node must run (it watches its prefix); the
 //	                                node's title to the process: writes fail without it

@@ -164,6 +164,25 @@ func eventOf(from model.State, p model.Process) model.Event {
 // holds the assignment, and fails with model.ErrFenced once the process was
 // taken from it (lost with its node, replaced, or forgotten).
 func (s *Store) Put(ctx context.Context, from model.State, p model.Process) error {
+	var cmps []clientv3.Cmp
+	if !from.Ended() {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(assignKey(p.Node, p.GPID)), ">", 0))
+	}
+	txn, err := s.c.Txn(ctx).If(cmps...).Then(s.putOps(from, p)...).Commit()
+	if err != nil {
+		return writeErr(fmt.Sprintf("record %s %s", p.GPID, p.State), err)
+	}
+	if !txn.Succeeded {
+		return &model.SubjectError{Subject: string(p.GPID), Err: model.ErrFenced,
+			Msg: fmt.Sprintf("record %s %s: %s is no longer assigned to node %s", p.GPID, p.State, p.GPID, p.Node)}
+	}
+	return nil
+}
+
+// putOps writes p after a transition from state from: the record, its
+// event when the state changed, and its assignment, removed once the
+// process has ended for good and written again when it lives again.
+func (s *Store) putOps(from model.State, p model.Process) []clientv3.Op {
 	ops := []clientv3.Op{clientv3.OpPut(s.procKey(p.GPID), encode(p))}
 	if from != p.State {
 		e := eventOf(from, p)
@@ -174,19 +193,18 @@ func (s *Store) Put(ctx context.Context, from model.State, p model.Process) erro
 	} else if from.Ended() {
 		ops = append(ops, clientv3.OpPut(assignKey(p.Node, p.GPID), string(p.GPID)))
 	}
-	var cmps []clientv3.Cmp
-	if !from.Ended() {
-		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(assignKey(p.Node, p.GPID)), ">", 0))
-	}
-	txn, err := s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	return ops
+}
+
+// PutIf writes p after a transition from state from, as Put does, if its
+// record is still at revision rev; it reports whether it was written.
+func (s *Store) PutIf(ctx context.Context, from model.State, p model.Process, rev int64) (bool, error) {
+	txn, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(s.procKey(p.GPID)), "=", rev)).
+		Then(s.putOps(from, p)...).Commit()
 	if err != nil {
-		return writeErr(fmt.Sprintf("record %s %s", p.GPID, p.State), err)
+		return false, writeErr(fmt.Sprintf("record %s %s", p.GPID, p.State), err)
 	}
-	if !txn.Succeeded {
-		return &model.SubjectError{Subject: string(p.GPID), Err: model.ErrFenced,
-			Msg: fmt.Sprintf("record %s %s: %s is no longer assigned to node %s", p.GPID, p.State, p.GPID, p.Node)}
-	}
-	return nil
+	return txn.Succeeded, nil
 }
 
 // Delete forgets the record of p, which must have ended, unless it changed

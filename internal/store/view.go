@@ -23,6 +23,27 @@ const (
 	drainPrefix = "/nefele/drain/"
 )
 
+const externalKey = "/nefele/external-etcd"
+
+// MarkExternal notes that the cluster keeps its state in an external etcd
+// (agents started with --etcd-endpoints), whose members are not Nefele's
+// to add.
+func (s *Store) MarkExternal(ctx context.Context) error {
+	if _, err := s.c.Put(ctx, externalKey, "true"); err != nil {
+		return writeErr("mark the store external", err)
+	}
+	return nil
+}
+
+// External reports whether the cluster keeps its state in an external etcd.
+func (s *Store) External(ctx context.Context) (bool, error) {
+	res, err := s.get(ctx, externalKey, clientv3.WithCountOnly())
+	if err != nil {
+		return false, err
+	}
+	return res.Count > 0, nil
+}
+
 // SetDrained marks node drained (it takes no new processes) or not.
 func (s *Store) SetDrained(ctx context.Context, node string, drained bool) error {
 	var err error
@@ -267,6 +288,21 @@ func (v *View) Live() []model.Process {
 		}
 	}
 	v.mu.RUnlock()
+	SortByGPID(out)
+	return out
+}
+
+// Refused returns the processes that failed because the agent of their
+// node refused them for want of room.
+func (v *View) Refused() []model.Process {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var out []model.Process
+	for _, p := range v.procs {
+		if p.State == model.StateFailed && p.Failure == "no_capacity" {
+			out = append(out, p)
+		}
+	}
 	SortByGPID(out)
 	return out
 }
