@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	nefele "github.com/nefele/nefele/sdk"
 )
 
 // settleWait is how long scale and drain wait for the cluster to settle;
@@ -31,21 +33,16 @@ minute), then prints the members like ps (records with -o json).`,
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: c.withClient(func(ctx context.Context, client *nefele.Client, args []string) error {
 			n, _ := strconv.Atoi(args[1])
-			client, err := c.dial()
-			if err != nil {
-				return err
-			}
-			defer client.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), settleWait)
+			ctx, cancel := context.WithTimeout(ctx, settleWait)
 			defer cancel()
 			procs, err := client.Scale(ctx, args[0], n)
 			if err != nil {
 				return err
 			}
 			return c.printPs(procs)
-		},
+		}),
 	}
 }
 
@@ -60,19 +57,9 @@ stopped, gracefully, once the replacement runs; the other processes are
 stopped. Processes run by exec stay until their session ends. drain waits
 until the node is empty (at most a minute) and lists what is left on it.
 undrain makes the node take new processes again.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageErr(cmd, "drain: want one NODE, like: nefele drain n2 (see nefele nodes)")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			client, err := c.dial()
-			if err != nil {
-				return err
-			}
-			defer client.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), settleWait)
+		Args: nodeArg,
+		RunE: c.withClient(func(ctx context.Context, client *nefele.Client, args []string) error {
+			ctx, cancel := context.WithTimeout(ctx, settleWait)
 			defer cancel()
 			left, err := client.Drain(ctx, args[0])
 			if err != nil {
@@ -87,7 +74,7 @@ undrain makes the node take new processes again.`,
 			}
 			fmt.Fprintf(c.stdout, "node %s drained; still on it: %d (exec sessions end with their caller):\n", args[0], len(left))
 			return c.printPs(left)
-		},
+		}),
 	}
 }
 
@@ -96,25 +83,35 @@ func (c *cli) newUndrainCmd() *cobra.Command {
 		Use:   "undrain NODE",
 		Short: "Let a drained node take new processes again",
 		Long:  `undrain makes NODE, drained before, schedulable again. Processes moved away stay where they went.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageErr(cmd, "undrain: want one NODE, like: nefele undrain n2")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			client, err := c.dial()
-			if err != nil {
-				return err
-			}
-			defer client.Close()
-			if err := client.Undrain(cmd.Context(), args[0]); err != nil {
+		Args: nodeArg,
+		RunE: c.withClient(func(ctx context.Context, client *nefele.Client, args []string) error {
+			if err := client.Undrain(ctx, args[0]); err != nil {
 				return err
 			}
 			if !c.json() {
 				fmt.Fprintf(c.stdout, "node %s takes new processes again\n", args[0])
 			}
 			return nil
-		},
+		}),
+	}
+}
+
+// nodeArg is the Args of a command that takes one NODE.
+func nodeArg(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return usageErr(cmd, "%s: want one NODE, like: nefele %s n2 (see nefele nodes)", cmd.Name(), cmd.Name())
+	}
+	return nil
+}
+
+// withClient makes a RunE that dials the agent and runs fn with a client.
+func (c *cli) withClient(fn func(ctx context.Context, client *nefele.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		client, err := c.dial()
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		return fn(cmd.Context(), client, args)
 	}
 }

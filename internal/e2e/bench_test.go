@@ -242,7 +242,13 @@ func BenchmarkThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	nefRate, baseRate := throughputTotal/nef.Seconds(), throughputTotal/base.Seconds()
+	reportThroughput(b, throughputTotal, nef, base)
+}
+
+// reportThroughput reports the rates of n processes run by nefele in nef
+// and by fork/exec in base, and their ratio.
+func reportThroughput(b *testing.B, n int, nef, base time.Duration) {
+	nefRate, baseRate := float64(n)/nef.Seconds(), float64(n)/base.Seconds()
 	b.ReportMetric(nefRate, "nefele-procs/s")
 	b.ReportMetric(baseRate, "forkexec-procs/s")
 	b.ReportMetric(nefRate/baseRate, "x-forkexec")

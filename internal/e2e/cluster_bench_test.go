@@ -98,11 +98,7 @@ func BenchmarkClusterThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	nefRate, baseRate := clusterProcs/nef.Seconds(), clusterProcs/base.Seconds()
-	b.ReportMetric(nefRate, "nefele-procs/s")
-	b.ReportMetric(baseRate, "forkexec-procs/s")
-	b.ReportMetric(nefRate/baseRate, "x-forkexec")
-	b.ReportMetric(0, "ns/op")
+	reportThroughput(b, clusterProcs, nef, base)
 }
 
 // BenchmarkPsLatency times List (what `nefele ps` asks) with 3,000 live
