@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nefele/nefele/internal/model"
+	"github.com/nefele/nefele/internal/sched"
 	"github.com/nefele/nefele/internal/store"
 )
 
@@ -62,8 +63,8 @@ func (a *Agent) groupMembers(name string, replicas int) ([]model.Process, bool) 
 	return out, settled
 }
 
-// waitView calls done on every change of the view until it returns true or
-// ctx ends.
+// waitView calls done on every change of the view, and twice a second,
+// until it returns true or ctx ends.
 func (a *Agent) waitView(ctx context.Context, done func() bool) {
 	for {
 		changed := a.view.Changed()
@@ -76,6 +77,7 @@ func (a *Agent) waitView(ctx context.Context, done func() bool) {
 		case <-a.ctx.Done():
 			return
 		case <-changed:
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
@@ -93,18 +95,38 @@ func (a *Agent) Drain(ctx context.Context, node string) ([]model.Process, error)
 	ctx, cancel := context.WithTimeout(ctx, settleLimit)
 	defer cancel()
 	var left []model.Process
+	stuckSince := time.Time{}
 	a.waitView(ctx, func() bool {
 		left = left[:0]
-		empty := true
+		empty, stuck := true, true
 		for _, p := range a.view.Live() {
-			if p.Node == node {
-				left = append(left, p)
-				empty = empty && p.Attached
+			if p.Node != node {
+				continue
 			}
+			left = append(left, p)
+			empty = empty && p.Attached
+			stuck = stuck && (p.Attached || p.ReplacedBy == "" && !p.Stopping && !a.placeable(p))
 		}
-		return empty
+		// Processes that no other node can take stay: say so after a
+		// moment (the reconciler may be about to act) rather than a minute.
+		if stuck && stuckSince.IsZero() {
+			stuckSince = time.Now()
+		} else if !stuck {
+			stuckSince = time.Time{}
+		}
+		return empty || stuck && time.Since(stuckSince) > 2*time.Second
 	})
 	return left, nil
+}
+
+// placeable reports whether a replacement of p fits a node of the view.
+func (a *Agent) placeable(p model.Process) bool {
+	if !replaceable(p) {
+		return true // it is stopped, not moved
+	}
+	req := sched.Request{Resources: p.Spec.Resources, Constraints: p.Spec.Constraints}
+	_, err := sched.Place(req, a.nodeViews())
+	return err == nil
 }
 
 // Undrain implements apiserver.Backend.

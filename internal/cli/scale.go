@@ -54,8 +54,10 @@ func (c *cli) newDrainCmd() *cobra.Command {
 member, and each process whose restart policy is not never, gets a
 replacement (a new GPID, the same name and group) on another node, and is
 stopped, gracefully, once the replacement runs; the other processes are
-stopped. Processes run by exec stay until their session ends. drain waits
-until the node is empty (at most a minute) and lists what is left on it.
+stopped. Processes run by exec stay until their session ends, and so do
+processes that no other node can take (constraints, capacity, or no other
+node). drain waits until the node is empty, or only such processes are left
+(at most a minute), and lists what is left on it.
 undrain makes the node take new processes again.`,
 		Args: nodeArg,
 		RunE: c.withClient(func(ctx context.Context, client *nefele.Client, args []string) error {
@@ -72,7 +74,7 @@ undrain makes the node take new processes again.`,
 				fmt.Fprintf(c.stdout, "node %s drained: no processes left on it\n", args[0])
 				return nil
 			}
-			fmt.Fprintf(c.stdout, "node %s drained; still on it: %d (exec sessions end with their caller):\n", args[0], len(left))
+			fmt.Fprintf(c.stdout, "node %s drained, but %d still on it: exec sessions (they end with their caller), or processes no other node can take (see nefele nodes):\n", args[0], len(left))
 			return c.printPs(left)
 		}),
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nefele/nefele/internal/testcluster"
 )
@@ -248,6 +249,26 @@ func TestGroups(t *testing.T) {
 		if r := n3.CLI(nil, "run", "--node", "n2", "--", "true"); r.Code != 0 {
 			t.Fatalf("run --node n2 after undrain: code %d: %s", r.Code, r.Stderr)
 		}
+		// What no other node can take stays, and drain says so at once
+		// rather than after its minute.
+		if r := n1.CLI(nil, "run", "--name", "us-only", "--constraint", "zone=us", "--restart", "always", "--", "sleep", "600"); r.Code != 0 {
+			t.Fatalf("run --constraint zone=us: %s", r.Stderr)
+		}
+		start := time.Now()
+		r = n2.CLI(nil, "drain", "n1")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "but 1 still on it") || !strings.Contains(r.Stdout, "us-only") {
+			t.Fatalf("drain n1 with a process only n1 takes: code %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		if took := time.Since(start); took > 30*time.Second {
+			t.Fatalf("drain with a process nowhere else to go took %s: it waited out its minute", took)
+		}
+		if ms := members(t, n1, "web"); !settled(ms, 3) || strings.Contains(strings.Join(nodesOf(ms), ","), "n1") {
+			t.Fatalf("web after drain n1: %v, want 3 running off n1", ms)
+		}
+		if r := n1.CLI(nil, "undrain", "n1"); r.Code != 0 {
+			t.Fatalf("undrain n1: %s", r.Stderr)
+		}
+		n1.CLI(nil, "stop", "us-only")
 	})
 
 	t.Run("the reconciler moves when its leader dies", func(t *testing.T) {
