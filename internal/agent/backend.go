@@ -149,11 +149,11 @@ func (a *Agent) placeAgain(p model.Process, refused map[string]string) (string, 
 		views[i].Refused = refused[views[i].Name]
 	}
 	req := sched.Request{Resources: p.Spec.Resources, Constraints: p.Spec.Constraints, Node: p.Spec.Node, Spread: a.spread(p.Group)}
-	picks, err := sched.PlaceN(req, views, 1)
+	cands, err := sched.Place(req, views)
 	if err != nil {
 		return "", err
 	}
-	return picks[0], nil
+	return cands[0].Node, nil
 }
 
 // remoteStartErr rebuilds the start error of a process another node failed

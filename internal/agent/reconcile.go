@@ -160,10 +160,11 @@ type placer struct {
 
 func (p *placer) place(spec model.Spec, group string) (string, error) {
 	req := sched.Request{Resources: spec.Resources, Constraints: spec.Constraints, Node: spec.Node, Spread: p.spread[group]}
-	picks, err := sched.PlaceN(req, p.views, 1)
+	cands, err := sched.Place(req, p.views)
 	if err != nil {
 		return "", err
 	}
+	picks := []string{cands[0].Node}
 	for i := range p.views {
 		if p.views[i].Name == picks[0] {
 			p.views[i].Allocated.CPUMilli += spec.Resources.CPUMilli

@@ -69,6 +69,7 @@ type View struct {
 	mu      sync.RWMutex // guards the maps and changed
 	nodes   map[string]model.Node
 	alive   map[string]bool
+	lapsed  map[string]time.Time // when the view saw a node's liveness key go
 	drained map[string]bool
 	procs   map[model.GPID]model.Process // all kept records, ended ones too
 	revs    map[model.GPID]int64         // their mod revisions
@@ -135,6 +136,9 @@ func (v *View) load(ctx context.Context) (int64, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.nodes, v.alive, v.drained = map[string]model.Node{}, map[string]bool{}, map[string]bool{}
+	if v.lapsed == nil {
+		v.lapsed = map[string]time.Time{}
+	}
 	v.procs, v.revs, v.groups = map[model.GPID]model.Process{}, map[model.GPID]int64{}, map[string]Group{}
 	for _, r := range res.Responses {
 		for _, kv := range r.GetResponseRange().Kvs {
@@ -204,6 +208,7 @@ func (v *View) apply(key string, value []byte, rev int64, deleted bool) {
 		name := strings.TrimPrefix(key, alivePrefix)
 		if deleted {
 			delete(v.alive, name)
+			v.lapsed[name] = time.Now()
 		} else {
 			v.alive[name] = true
 		}
@@ -258,6 +263,11 @@ func (v *View) Nodes() []NodeState {
 	byName := make(map[string]*NodeState, len(v.nodes))
 	for name, n := range v.nodes {
 		byName[name] = &NodeState{Node: n, Up: v.alive[name], Drained: v.drained[name], Groups: map[string]int{}}
+		// A node is last seen when its lease lapsed, if the view saw that
+		// (its record says when it last wrote it, once a minute).
+		if t, ok := v.lapsed[name]; ok && !v.alive[name] && t.After(n.LastSeen) {
+			byName[name].LastSeen = t
+		}
 	}
 	for _, p := range v.procs {
 		n := byName[p.Node]
