@@ -85,7 +85,7 @@ func (c *cli) newUndrainCmd() *cobra.Command {
 		Use:   "undrain NODE",
 		Short: "Let a drained node take new processes again",
 		Long:  `undrain makes NODE, drained before, schedulable again. Processes moved away stay where they went.`,
-		Args: nodeArg,
+		Args:  nodeArg,
 		RunE: c.withClient(func(ctx context.Context, client *nefele.Client, args []string) error {
 			if err := client.Undrain(ctx, args[0]); err != nil {
 				return err
