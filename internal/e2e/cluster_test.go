@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -290,5 +291,27 @@ func TestNodeCrashReplacesItsProcesses(t *testing.T) {
 	// A lost process that was not replaced is its node's again.
 	if o := get(t, c1, once.Gpid); o.State != running || o.Pid != once.Pid || !alive(int(once.Pid)) {
 		t.Fatalf("the unreplaced process after its node came back: %v pid %d, want running again as pid %d", o.State, o.Pid, once.Pid)
+	}
+}
+
+// TestAtMostFiveVoters starts six agents that all ask to be servers: the
+// first five become etcd members, the sixth joins as a worker and says why.
+func TestAtMostFiveVoters(t *testing.T) {
+	first := testcluster.StartNode(t, "--name", "v1")
+	var last *testcluster.Agent
+	for i := 2; i <= 6; i++ {
+		last = testcluster.StartNode(t, "--name", fmt.Sprintf("v%d", i), "--server", "--join", first.Addr)
+	}
+	if !strings.Contains(last.Log(), "joining as a worker") || !strings.Contains(last.Log(), "5 voting members") {
+		t.Fatalf("the sixth server does not say it joins as a worker because 5 vote:\n%s", last.Log())
+	}
+	nodes, err := last.Client().Nodes(ctxT(t))
+	if err != nil || len(nodes) != 6 {
+		t.Fatalf("nodes: %v %v, want 6", nodes, err)
+	}
+	for _, n := range nodes {
+		if want := n.Name != "v6"; n.Server != want || n.State != "up" {
+			t.Fatalf("node %s: server %v, %s; want server %v, up", n.Name, n.Server, n.State, want)
+		}
 	}
 }
