@@ -42,25 +42,100 @@ const EnvAddr = "NEFELE_ADDR"
 // for concurrent use; the zero value is not usable: use Dial or Connect.
 type Client struct {
 	addr    string
+	token   string // the calling process's, sent with every request
+	self    string // the calling process's GPID
 	http    *http.Client
 	procs   nefelev1connect.ProcessServiceClient
 	cluster nefelev1connect.ClusterServiceClient
+	kv      nefelev1connect.KVServiceClient
+	names   nefelev1connect.NameServiceClient
 }
 
+// The environment the agent gives each process it runs.
+const (
+	// EnvToken holds the process's token: it tells the agent which
+	// process calls (for names, and keys and locks bound to its life).
+	EnvToken = "NEFELE_TOKEN"
+	// EnvGPID holds the process's GPID.
+	EnvGPID = "NEFELE_GPID"
+)
+
 // Connect returns a client of the agent named by NEFELE_ADDR, or of
-// DefaultAddr when it is unset. It does not wait for the agent: the first
-// call does.
+// DefaultAddr when it is unset. In a process that Nefele runs, the client
+// calls as that process (its NEFELE_TOKEN). It does not wait for the
+// agent: the first call does.
 func Connect(ctx context.Context) (*Client, error) {
 	addr := os.Getenv(EnvAddr)
 	if addr == "" {
 		addr = DefaultAddr
 	}
-	return Dial(addr)
+	c, err := Dial(addr, WithToken(os.Getenv(EnvToken)))
+	if err != nil {
+		return nil, err
+	}
+	c.self = os.Getenv(EnvGPID)
+	return c, nil
+}
+
+// SelfGPID returns the GPID of the process the client calls as ("" when
+// it was not made by Connect in a managed process).
+func (c *Client) SelfGPID() string { return c.self }
+
+// Self returns the record of the process the client calls as.
+func (c *Client) Self(ctx context.Context) (*Process, error) {
+	if c.self == "" {
+		return nil, fmt.Errorf("%w: this client does not call as a managed process (no %s: use Connect in a process Nefele runs)", ErrNotProcess, EnvGPID)
+	}
+	procs, err := c.Get(ctx, c.self)
+	if err != nil {
+		return nil, err
+	}
+	return procs[0], nil
+}
+
+// authInterceptor sends the client's token, when it has one.
+type authInterceptor struct{ c *Client }
+
+func (i authInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if i.c.token != "" {
+			req.Header().Set("Authorization", "Bearer "+i.c.token)
+		}
+		return next(ctx, req)
+	}
+}
+
+func (i authInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		if i.c.token != "" {
+			conn.RequestHeader().Set("Authorization", "Bearer "+i.c.token)
+		}
+		return conn
+	}
+}
+
+func (i authInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+// DialOption changes a client made by Dial.
+type DialOption func(*Client)
+
+// WithToken makes the client call as the managed process whose token (its
+// NEFELE_TOKEN) that is.
+func WithToken(token string) DialOption {
+	return func(c *Client) {
+		c.token = token
+		if parts := strings.Split(token, "."); len(parts) == 4 {
+			c.self = parts[2]
+		}
+	}
 }
 
 // Dial returns a client of the agent at addr ("host:port", or an http:// URL).
 // It does not connect: the first call does.
-func Dial(addr string) (*Client, error) {
+func Dial(addr string, dopts ...DialOption) (*Client, error) {
 	base, err := baseURL(addr)
 	if err != nil {
 		return nil, err
@@ -75,12 +150,16 @@ func Dial(addr string) (*Client, error) {
 		IdleConnTimeout:     90 * time.Second,
 	}
 	hc := &http.Client{Transport: transport}
-	return &Client{
-		addr:    addr,
-		http:    hc,
-		procs:   nefelev1connect.NewProcessServiceClient(hc, base, connect.WithGRPC()),
-		cluster: nefelev1connect.NewClusterServiceClient(hc, base, connect.WithGRPC()),
-	}, nil
+	c := &Client{addr: addr, http: hc}
+	opts := connect.WithClientOptions(connect.WithGRPC(), connect.WithInterceptors(authInterceptor{c}))
+	c.procs = nefelev1connect.NewProcessServiceClient(hc, base, opts)
+	c.cluster = nefelev1connect.NewClusterServiceClient(hc, base, opts)
+	c.kv = nefelev1connect.NewKVServiceClient(hc, base, opts)
+	c.names = nefelev1connect.NewNameServiceClient(hc, base, opts)
+	for _, o := range dopts {
+		o(c)
+	}
+	return c, nil
 }
 
 func baseURL(addr string) (string, error) {

@@ -23,6 +23,14 @@ var (
 	ErrNoCapacity    = errors.New("no capacity")
 	ErrNotGroup      = errors.New("not a group")
 	ErrNoNode        = errors.New("no such node")
+	// ErrKeyNotFound means the key is not in the store.
+	ErrKeyNotFound = errors.New("not found")
+	// ErrNoName means no process holds the registered name.
+	ErrNoName = errors.New("no such name")
+	// ErrNotProcess means the call needs a managed process as its caller.
+	ErrNotProcess = errors.New("not a managed process")
+	// ErrUnauthenticated means the token is not valid, or its process ended.
+	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrUnreachable means no agent answered at the address.
 	ErrUnreachable = errors.New("agent unreachable")
 )
@@ -42,6 +50,10 @@ var reasons = map[nefelev1.Reason]error{
 	nefelev1.Reason_REASON_NO_CAPACITY:          ErrNoCapacity,
 	nefelev1.Reason_REASON_NOT_A_GROUP:          ErrNotGroup,
 	nefelev1.Reason_REASON_NO_SUCH_NODE:         ErrNoNode,
+	nefelev1.Reason_REASON_KEY_NOT_FOUND:        ErrKeyNotFound,
+	nefelev1.Reason_REASON_NO_SUCH_NAME:         ErrNoName,
+	nefelev1.Reason_REASON_NOT_A_PROCESS:        ErrNotProcess,
+	nefelev1.Reason_REASON_UNAUTHENTICATED:      ErrUnauthenticated,
 }
 
 // Error is an error returned by an agent. errors.Is matches it against the

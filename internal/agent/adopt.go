@@ -55,6 +55,11 @@ func (a *Agent) adoptOne(ctx context.Context, p model.Process) error {
 	switch p.State {
 	case model.StateRunning:
 		alive, err := a.sup.Adopt(ctx, p)
+		if err == nil && alive {
+			if err := a.resumeLease(ctx, p.GPID); err != nil {
+				a.log.Warn("the lease of an adopted process", "gpid", p.GPID, "err", err)
+			}
+		}
 		if err == nil && alive && p.Attached {
 			// Its exec session died with the old agent: hang it up.
 			go a.sup.Stop(a.ctx, p.GPID, 2*time.Second)

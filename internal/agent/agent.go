@@ -43,11 +43,15 @@ type Agent struct {
 	lease   clientv3.LeaseID
 	renewed atomic.Int64                 // when the node lease was last renewed, in Unix ns
 	fenced  map[model.GPID]model.Process // stopped by self-fencing; owned by keepNode
-	node    model.Node
-	ready   chan struct{}
-	ctx     context.Context // lives until Shutdown
-	cancel  context.CancelFunc
-	bg      sync.WaitGroup
+	secret  []byte                       // the cluster's, for process tokens
+
+	leasesMu sync.Mutex // guards leases
+	leases   map[model.GPID]clientv3.LeaseID
+	node     model.Node
+	ready    chan struct{}
+	ctx      context.Context // lives until Shutdown
+	cancel   context.CancelFunc
+	bg       sync.WaitGroup
 
 	peersMu sync.Mutex // guards peers
 	peers   map[string]*nefele.Client
@@ -68,7 +72,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Agent{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), ctx: ctx, cancel: cancel,
-		peers: map[string]*nefele.Client{}, reserved: map[model.GPID]model.Resources{}}, nil
+		peers: map[string]*nefele.Client{}, reserved: map[model.GPID]model.Resources{},
+		leases: map[model.GPID]clientv3.LeaseID{}}, nil
 }
 
 // Start brings the agent up: lock, etcd, store, supervisor, adoption, API.
@@ -99,6 +104,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		if err := a.store.MarkExternal(ctx); err != nil {
 			return err
 		}
+	}
+	if a.secret, err = a.store.Secret(ctx); err != nil {
+		return err
 	}
 	a.view = a.store.NewView()
 	a.bg.Add(1)
@@ -163,9 +171,7 @@ func (a *Agent) startSupervisor(name string) error {
 		Cgroups: cgroups, NodeID: id,
 		Node: name, LogDir: filepath.Join(a.cfg.DataDir, "logs"), Logs: a.cfg.Logs,
 		Backoff: a.cfg.Backoff, Record: a.record, Logger: a.log, RotateEvery: a.cfg.RotateEvery,
-		Extra: func(rec model.Process) []string {
-			return []string{"NEFELE_ADDR=" + a.AdvertisedAddr(), "NEFELE_GPID=" + string(rec.GPID), "NEFELE_NODE=" + name}
-		},
+		Extra: a.processEnv,
 	})
 	if err != nil {
 		return err

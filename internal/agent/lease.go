@@ -197,6 +197,9 @@ func (a *Agent) reclaim(ctx context.Context, p, rec model.Process, getErr error)
 // the store says the process is no longer this node's (model.ErrFenced),
 // settles it as reclaim does.
 func (a *Agent) record(ctx context.Context, from model.State, p model.Process) error {
+	if from == model.StateRunning && p.State != model.StateRunning {
+		a.endRun(p.GPID) // the run ended: what was bound to its life goes
+	}
 	err := a.store.Put(ctx, from, p)
 	if !errors.Is(err, model.ErrFenced) {
 		return err

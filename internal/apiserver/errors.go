@@ -29,6 +29,10 @@ var errorTable = []struct {
 	{model.ErrNoCapacity, connect.CodeResourceExhausted, nefelev1.Reason_REASON_NO_CAPACITY},
 	{model.ErrNotGroup, connect.CodeFailedPrecondition, nefelev1.Reason_REASON_NOT_A_GROUP},
 	{model.ErrNoNode, connect.CodeNotFound, nefelev1.Reason_REASON_NO_SUCH_NODE},
+	{model.ErrKeyNotFound, connect.CodeNotFound, nefelev1.Reason_REASON_KEY_NOT_FOUND},
+	{model.ErrNoName, connect.CodeNotFound, nefelev1.Reason_REASON_NO_SUCH_NAME},
+	{model.ErrNotProcess, connect.CodeFailedPrecondition, nefelev1.Reason_REASON_NOT_A_PROCESS},
+	{model.ErrUnauthenticated, connect.CodeUnauthenticated, nefelev1.Reason_REASON_UNAUTHENTICATED},
 }
 
 // reasonOf returns the wire reason of a domain error (for Process.failure).

@@ -86,6 +86,7 @@ type Backend interface {
 	Drain(ctx context.Context, node string) ([]model.Process, error)
 	Undrain(ctx context.Context, node string) error
 	NodeName() string
+	PrimitivesBackend
 }
 
 // Version is the agent's version, reported by ClusterService.Version.
@@ -113,6 +114,8 @@ func Handler(b Backend) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(nefelev1connect.NewProcessServiceHandler(s, opts))
 	mux.Handle(nefelev1connect.NewClusterServiceHandler(s, opts))
+	mux.Handle(nefelev1connect.NewKVServiceHandler(kvServer{b}, opts))
+	mux.Handle(nefelev1connect.NewNameServiceHandler(nameServer{b}, opts))
 	return mux
 }
 

@@ -112,7 +112,7 @@ Start a local agent with "nefele dev", then "nefele run -- sleep 60".`,
 	pf.VarP(newEnumValue(&c.output, outTable, outJSON), "output", "o", "output format")
 	root.AddCommand(c.newRunCmd(), c.newExecCmd(), c.newPsCmd(), c.newLogsCmd(),
 		c.newWaitCmd(), c.newKillCmd(), c.newStopCmd(), c.newRestartCmd(), c.newInspectCmd(),
-		c.newNodesCmd(), c.newScaleCmd(), c.newDrainCmd(), c.newUndrainCmd(), c.newEventsCmd(), c.newVersionCmd(), c.newDevCmd(), c.newAgentCmd(), c.newUpCmd())
+		c.newNodesCmd(), c.newKVCmd(), c.newNamesCmd(), c.newScaleCmd(), c.newDrainCmd(), c.newUndrainCmd(), c.newEventsCmd(), c.newVersionCmd(), c.newDevCmd(), c.newAgentCmd(), c.newUpCmd())
 	markRunErrors(root)
 	return root
 }
@@ -130,7 +130,8 @@ func checkUTF8(args []string) error {
 
 // dial returns a client of the agent at --addr; the caller closes it.
 func (c *cli) dial() (*nefele.Client, error) {
-	client, err := nefele.Dial(c.addr)
+	// Inside a managed process, the CLI calls as that process.
+	client, err := nefele.Dial(c.addr, nefele.WithToken(c.getenv(nefele.EnvToken)))
 	if err != nil {
 		return nil, usageErr(nil, "invalid --addr %q: use HOST:PORT, like %s, or http://HOST:PORT", c.addr, nefele.DefaultAddr)
 	}

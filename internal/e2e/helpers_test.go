@@ -18,7 +18,12 @@ import (
 	nefele "github.com/nefele/nefele/sdk"
 )
 
-func TestMain(m *testing.M) { testcluster.Main(m) }
+func TestMain(m *testing.M) {
+	if role := os.Getenv(envRole); role != "" {
+		os.Exit(runRole(role))
+	}
+	testcluster.Main(m)
+}
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

@@ -30,6 +30,14 @@ var (
 	ErrNotGroup = errors.New("not a group")
 	// ErrNoNode means no node has the name asked for.
 	ErrNoNode = errors.New("no such node")
+	// ErrKeyNotFound means the key is not in the store.
+	ErrKeyNotFound = errors.New("not found")
+	// ErrNoName means no process holds the registered name.
+	ErrNoName = errors.New("no such name")
+	// ErrNotProcess means the call needs a managed process as its caller.
+	ErrNotProcess = errors.New("not a managed process")
+	// ErrUnauthenticated means a token is not valid, or its process ended.
+	ErrUnauthenticated = errors.New("unauthenticated")
 )
 
 // SubjectError carries the value an error is about (a GPID, a name, a path)

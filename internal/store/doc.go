@@ -16,4 +16,9 @@
 //	t/<tenant>/procs/<gpid>         a process record; survives its node
 //	t/<tenant>/groups/<name>        the GPIDs that currently hold a name, and a group's count and spec
 //	t/<tenant>/events/<time>-<gpid> one state transition
+//	u/<tenant>/kv/<key>             a key of the tenant's key-value store (bound to its writer's lease, or not)
+//	u/<tenant>/names/<name>         the process that registered a name, bound to its lease
+//	u/<tenant>/leases/<gpid>        the id of a process's own lease, bound to it
+//	leaseowner/<lease id>           the GPID whose lease that is, bound to it
+//	secret                          the cluster's secret: process tokens are derived from it
 package store

@@ -42,6 +42,10 @@ const (
 	Reason_REASON_NO_CAPACITY          Reason = 10 // the node has no room for the process
 	Reason_REASON_NOT_A_GROUP          Reason = 11 // scale was asked of a name that is not a group
 	Reason_REASON_NO_SUCH_NODE         Reason = 12 // no node has that name
+	Reason_REASON_KEY_NOT_FOUND        Reason = 13 // the key is not in the store
+	Reason_REASON_NO_SUCH_NAME         Reason = 14 // no process holds the registered name
+	Reason_REASON_NOT_A_PROCESS        Reason = 15 // the call needs a managed process as its caller (NEFELE_TOKEN)
+	Reason_REASON_UNAUTHENTICATED      Reason = 16 // the token is not valid, or its process has ended
 )
 
 // Enum value maps for Reason.
@@ -60,6 +64,10 @@ var (
 		10: "REASON_NO_CAPACITY",
 		11: "REASON_NOT_A_GROUP",
 		12: "REASON_NO_SUCH_NODE",
+		13: "REASON_KEY_NOT_FOUND",
+		14: "REASON_NO_SUCH_NAME",
+		15: "REASON_NOT_A_PROCESS",
+		16: "REASON_UNAUTHENTICATED",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":          0,
@@ -75,6 +83,10 @@ var (
 		"REASON_NO_CAPACITY":          10,
 		"REASON_NOT_A_GROUP":          11,
 		"REASON_NO_SUCH_NODE":         12,
+		"REASON_KEY_NOT_FOUND":        13,
+		"REASON_NO_SUCH_NAME":         14,
+		"REASON_NOT_A_PROCESS":        15,
+		"REASON_UNAUTHENTICATED":      16,
 	}
 )
 
@@ -2804,6 +2816,1312 @@ func (x *VersionResponse) GetGoVersion() string {
 	return ""
 }
 
+// KeyValue is one key of the store.
+type KeyValue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// revision is the store revision of the key's last write; create_revision
+	// that of its creation.
+	Revision       int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	CreateRevision int64 `protobuf:"varint,4,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
+	// owner is the GPID of the process whose life the key is bound to, if any.
+	Owner         string `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyValue) Reset() {
+	*x = KeyValue{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyValue) ProtoMessage() {}
+
+func (x *KeyValue) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
+func (*KeyValue) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *KeyValue) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KeyValue) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *KeyValue) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *KeyValue) GetCreateRevision() int64 {
+	if x != nil {
+		return x.CreateRevision
+	}
+	return 0
+}
+
+func (x *KeyValue) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+type KVServiceGetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServiceGetRequest) Reset() {
+	*x = KVServiceGetRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServiceGetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServiceGetRequest) ProtoMessage() {}
+
+func (x *KVServiceGetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServiceGetRequest.ProtoReflect.Descriptor instead.
+func (*KVServiceGetRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *KVServiceGetRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type KVServiceGetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kv            *KeyValue              `protobuf:"bytes,1,opt,name=kv,proto3" json:"kv,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServiceGetResponse) Reset() {
+	*x = KVServiceGetResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServiceGetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServiceGetResponse) ProtoMessage() {}
+
+func (x *KVServiceGetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServiceGetResponse.ProtoReflect.Descriptor instead.
+func (*KVServiceGetResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *KVServiceGetResponse) GetKv() *KeyValue {
+	if x != nil {
+		return x.Kv
+	}
+	return nil
+}
+
+type KVServicePutRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// bind_to_caller deletes the key when the calling process ends.
+	BindToCaller  bool `protobuf:"varint,3,opt,name=bind_to_caller,json=bindToCaller,proto3" json:"bind_to_caller,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServicePutRequest) Reset() {
+	*x = KVServicePutRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServicePutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServicePutRequest) ProtoMessage() {}
+
+func (x *KVServicePutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServicePutRequest.ProtoReflect.Descriptor instead.
+func (*KVServicePutRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *KVServicePutRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KVServicePutRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *KVServicePutRequest) GetBindToCaller() bool {
+	if x != nil {
+		return x.BindToCaller
+	}
+	return false
+}
+
+type KVServicePutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revision      int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServicePutResponse) Reset() {
+	*x = KVServicePutResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServicePutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServicePutResponse) ProtoMessage() {}
+
+func (x *KVServicePutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServicePutResponse.ProtoReflect.Descriptor instead.
+func (*KVServicePutResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *KVServicePutResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type KVServiceDeleteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// prefix deletes every key that starts with key.
+	Prefix        bool `protobuf:"varint,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServiceDeleteRequest) Reset() {
+	*x = KVServiceDeleteRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServiceDeleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServiceDeleteRequest) ProtoMessage() {}
+
+func (x *KVServiceDeleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServiceDeleteRequest.ProtoReflect.Descriptor instead.
+func (*KVServiceDeleteRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *KVServiceDeleteRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KVServiceDeleteRequest) GetPrefix() bool {
+	if x != nil {
+		return x.Prefix
+	}
+	return false
+}
+
+type KVServiceDeleteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deleted       int64                  `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Revision      int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServiceDeleteResponse) Reset() {
+	*x = KVServiceDeleteResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServiceDeleteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServiceDeleteResponse) ProtoMessage() {}
+
+func (x *KVServiceDeleteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServiceDeleteResponse.ProtoReflect.Descriptor instead.
+func (*KVServiceDeleteResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *KVServiceDeleteResponse) GetDeleted() int64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+func (x *KVServiceDeleteResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type KVServiceCompareAndSwapRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// What the key must be: absent, or at a revision, or holding a value.
+	// Exactly one is given.
+	ExpectAbsent   bool   `protobuf:"varint,2,opt,name=expect_absent,json=expectAbsent,proto3" json:"expect_absent,omitempty"`
+	ExpectRevision int64  `protobuf:"varint,3,opt,name=expect_revision,json=expectRevision,proto3" json:"expect_revision,omitempty"`
+	ExpectValue    []byte `protobuf:"bytes,4,opt,name=expect_value,json=expectValue,proto3,oneof" json:"expect_value,omitempty"`
+	// The new value, or delete.
+	Value         []byte `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"`
+	Delete        bool   `protobuf:"varint,6,opt,name=delete,proto3" json:"delete,omitempty"`
+	BindToCaller  bool   `protobuf:"varint,7,opt,name=bind_to_caller,json=bindToCaller,proto3" json:"bind_to_caller,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServiceCompareAndSwapRequest) Reset() {
+	*x = KVServiceCompareAndSwapRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServiceCompareAndSwapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServiceCompareAndSwapRequest) ProtoMessage() {}
+
+func (x *KVServiceCompareAndSwapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServiceCompareAndSwapRequest.ProtoReflect.Descriptor instead.
+func (*KVServiceCompareAndSwapRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *KVServiceCompareAndSwapRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KVServiceCompareAndSwapRequest) GetExpectAbsent() bool {
+	if x != nil {
+		return x.ExpectAbsent
+	}
+	return false
+}
+
+func (x *KVServiceCompareAndSwapRequest) GetExpectRevision() int64 {
+	if x != nil {
+		return x.ExpectRevision
+	}
+	return 0
+}
+
+func (x *KVServiceCompareAndSwapRequest) GetExpectValue() []byte {
+	if x != nil {
+		return x.ExpectValue
+	}
+	return nil
+}
+
+func (x *KVServiceCompareAndSwapRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *KVServiceCompareAndSwapRequest) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+func (x *KVServiceCompareAndSwapRequest) GetBindToCaller() bool {
+	if x != nil {
+		return x.BindToCaller
+	}
+	return false
+}
+
+type KVServiceCompareAndSwapResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Swapped bool                   `protobuf:"varint,1,opt,name=swapped,proto3" json:"swapped,omitempty"`
+	// current is the key as it is after the call (absent: not set).
+	Current       *KeyValue `protobuf:"bytes,2,opt,name=current,proto3" json:"current,omitempty"`
+	Revision      int64     `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServiceCompareAndSwapResponse) Reset() {
+	*x = KVServiceCompareAndSwapResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServiceCompareAndSwapResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServiceCompareAndSwapResponse) ProtoMessage() {}
+
+func (x *KVServiceCompareAndSwapResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServiceCompareAndSwapResponse.ProtoReflect.Descriptor instead.
+func (*KVServiceCompareAndSwapResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *KVServiceCompareAndSwapResponse) GetSwapped() bool {
+	if x != nil {
+		return x.Swapped
+	}
+	return false
+}
+
+func (x *KVServiceCompareAndSwapResponse) GetCurrent() *KeyValue {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+func (x *KVServiceCompareAndSwapResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type KVServiceListRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Prefix string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// limit bounds the answer; 0 is no limit.
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServiceListRequest) Reset() {
+	*x = KVServiceListRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServiceListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServiceListRequest) ProtoMessage() {}
+
+func (x *KVServiceListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServiceListRequest.ProtoReflect.Descriptor instead.
+func (*KVServiceListRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *KVServiceListRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *KVServiceListRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type KVServiceListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kvs           []*KeyValue            `protobuf:"bytes,1,rep,name=kvs,proto3" json:"kvs,omitempty"`
+	Revision      int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServiceListResponse) Reset() {
+	*x = KVServiceListResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServiceListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServiceListResponse) ProtoMessage() {}
+
+func (x *KVServiceListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServiceListResponse.ProtoReflect.Descriptor instead.
+func (*KVServiceListResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *KVServiceListResponse) GetKvs() []*KeyValue {
+	if x != nil {
+		return x.Kvs
+	}
+	return nil
+}
+
+func (x *KVServiceListResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type KVServiceWatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Prefix        bool                   `protobuf:"varint,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	FromRevision  int64                  `protobuf:"varint,3,opt,name=from_revision,json=fromRevision,proto3" json:"from_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServiceWatchRequest) Reset() {
+	*x = KVServiceWatchRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServiceWatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServiceWatchRequest) ProtoMessage() {}
+
+func (x *KVServiceWatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServiceWatchRequest.ProtoReflect.Descriptor instead.
+func (*KVServiceWatchRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *KVServiceWatchRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KVServiceWatchRequest) GetPrefix() bool {
+	if x != nil {
+		return x.Prefix
+	}
+	return false
+}
+
+func (x *KVServiceWatchRequest) GetFromRevision() int64 {
+	if x != nil {
+		return x.FromRevision
+	}
+	return 0
+}
+
+type KVEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deleted is set for a deletion (kv has the key, and its revision is
+	// the deletion's).
+	Deleted       bool      `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Kv            *KeyValue `protobuf:"bytes,2,opt,name=kv,proto3" json:"kv,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVEvent) Reset() {
+	*x = KVEvent{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVEvent) ProtoMessage() {}
+
+func (x *KVEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVEvent.ProtoReflect.Descriptor instead.
+func (*KVEvent) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *KVEvent) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *KVEvent) GetKv() *KeyValue {
+	if x != nil {
+		return x.Kv
+	}
+	return nil
+}
+
+type KVServiceWatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*KVEvent             `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVServiceWatchResponse) Reset() {
+	*x = KVServiceWatchResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVServiceWatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVServiceWatchResponse) ProtoMessage() {}
+
+func (x *KVServiceWatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVServiceWatchResponse.ProtoReflect.Descriptor instead.
+func (*KVServiceWatchResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *KVServiceWatchResponse) GetEvents() []*KVEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// RegisteredName is a name and the process that holds it.
+type RegisteredName struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Gpid          string                 `protobuf:"bytes,2,opt,name=gpid,proto3" json:"gpid,omitempty"`
+	Node          string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	Revision      int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisteredName) Reset() {
+	*x = RegisteredName{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisteredName) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisteredName) ProtoMessage() {}
+
+func (x *RegisteredName) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisteredName.ProtoReflect.Descriptor instead.
+func (*RegisteredName) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *RegisteredName) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RegisteredName) GetGpid() string {
+	if x != nil {
+		return x.Gpid
+	}
+	return ""
+}
+
+func (x *RegisteredName) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *RegisteredName) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type RegisterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterRequest) Reset() {
+	*x = RegisterRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterRequest) ProtoMessage() {}
+
+func (x *RegisterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterRequest.ProtoReflect.Descriptor instead.
+func (*RegisterRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *RegisterRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RegisterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          *RegisteredName        `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterResponse) Reset() {
+	*x = RegisterResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterResponse) ProtoMessage() {}
+
+func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterResponse.ProtoReflect.Descriptor instead.
+func (*RegisterResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *RegisterResponse) GetName() *RegisteredName {
+	if x != nil {
+		return x.Name
+	}
+	return nil
+}
+
+type UnregisterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnregisterRequest) Reset() {
+	*x = UnregisterRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnregisterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnregisterRequest) ProtoMessage() {}
+
+func (x *UnregisterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnregisterRequest.ProtoReflect.Descriptor instead.
+func (*UnregisterRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *UnregisterRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type UnregisterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnregisterResponse) Reset() {
+	*x = UnregisterResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnregisterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnregisterResponse) ProtoMessage() {}
+
+func (x *UnregisterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnregisterResponse.ProtoReflect.Descriptor instead.
+func (*UnregisterResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{58}
+}
+
+type LookupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupRequest) Reset() {
+	*x = LookupRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupRequest) ProtoMessage() {}
+
+func (x *LookupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
+func (*LookupRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *LookupRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type LookupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          *RegisteredName        `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupResponse) Reset() {
+	*x = LookupResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupResponse) ProtoMessage() {}
+
+func (x *LookupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
+func (*LookupResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *LookupResponse) GetName() *RegisteredName {
+	if x != nil {
+		return x.Name
+	}
+	return nil
+}
+
+type ListNamesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Prefix        string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNamesRequest) Reset() {
+	*x = ListNamesRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNamesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNamesRequest) ProtoMessage() {}
+
+func (x *ListNamesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNamesRequest.ProtoReflect.Descriptor instead.
+func (*ListNamesRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ListNamesRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+type ListNamesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Names         []*RegisteredName      `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNamesResponse) Reset() {
+	*x = ListNamesResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNamesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNamesResponse) ProtoMessage() {}
+
+func (x *ListNamesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNamesResponse.ProtoReflect.Descriptor instead.
+func (*ListNamesResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListNamesResponse) GetNames() []*RegisteredName {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+type WatchNameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchNameRequest) Reset() {
+	*x = WatchNameRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchNameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchNameRequest) ProtoMessage() {}
+
+func (x *WatchNameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchNameRequest.ProtoReflect.Descriptor instead.
+func (*WatchNameRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *WatchNameRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type WatchNameResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          *RegisteredName        `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Gone          bool                   `protobuf:"varint,2,opt,name=gone,proto3" json:"gone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchNameResponse) Reset() {
+	*x = WatchNameResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchNameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchNameResponse) ProtoMessage() {}
+
+func (x *WatchNameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchNameResponse.ProtoReflect.Descriptor instead.
+func (*WatchNameResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *WatchNameResponse) GetName() *RegisteredName {
+	if x != nil {
+		return x.Name
+	}
+	return nil
+}
+
+func (x *WatchNameResponse) GetGone() bool {
+	if x != nil {
+		return x.Gone
+	}
+	return false
+}
+
 var File_nefele_v1_nefele_proto protoreflect.FileDescriptor
 
 const file_nefele_v1_nefele_proto_rawDesc = "" +
@@ -2982,7 +4300,82 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x1d\n" +
 	"\n" +
-	"go_version\x18\x03 \x01(\tR\tgoVersion*\xd4\x02\n" +
+	"go_version\x18\x03 \x01(\tR\tgoVersion\"\x8d\x01\n" +
+	"\bKeyValue\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x12'\n" +
+	"\x0fcreate_revision\x18\x04 \x01(\x03R\x0ecreateRevision\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\tR\x05owner\"'\n" +
+	"\x13KVServiceGetRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\";\n" +
+	"\x14KVServiceGetResponse\x12#\n" +
+	"\x02kv\x18\x01 \x01(\v2\x13.nefele.v1.KeyValueR\x02kv\"c\n" +
+	"\x13KVServicePutRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12$\n" +
+	"\x0ebind_to_caller\x18\x03 \x01(\bR\fbindToCaller\"2\n" +
+	"\x14KVServicePutResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"B\n" +
+	"\x16KVServiceDeleteRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\bR\x06prefix\"O\n" +
+	"\x17KVServiceDeleteResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\x03R\adeleted\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"\x8d\x02\n" +
+	"\x1eKVServiceCompareAndSwapRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12#\n" +
+	"\rexpect_absent\x18\x02 \x01(\bR\fexpectAbsent\x12'\n" +
+	"\x0fexpect_revision\x18\x03 \x01(\x03R\x0eexpectRevision\x12&\n" +
+	"\fexpect_value\x18\x04 \x01(\fH\x00R\vexpectValue\x88\x01\x01\x12\x14\n" +
+	"\x05value\x18\x05 \x01(\fR\x05value\x12\x16\n" +
+	"\x06delete\x18\x06 \x01(\bR\x06delete\x12$\n" +
+	"\x0ebind_to_caller\x18\a \x01(\bR\fbindToCallerB\x0f\n" +
+	"\r_expect_value\"\x86\x01\n" +
+	"\x1fKVServiceCompareAndSwapResponse\x12\x18\n" +
+	"\aswapped\x18\x01 \x01(\bR\aswapped\x12-\n" +
+	"\acurrent\x18\x02 \x01(\v2\x13.nefele.v1.KeyValueR\acurrent\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\"D\n" +
+	"\x14KVServiceListRequest\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"Z\n" +
+	"\x15KVServiceListResponse\x12%\n" +
+	"\x03kvs\x18\x01 \x03(\v2\x13.nefele.v1.KeyValueR\x03kvs\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"f\n" +
+	"\x15KVServiceWatchRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\bR\x06prefix\x12#\n" +
+	"\rfrom_revision\x18\x03 \x01(\x03R\ffromRevision\"H\n" +
+	"\aKVEvent\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted\x12#\n" +
+	"\x02kv\x18\x02 \x01(\v2\x13.nefele.v1.KeyValueR\x02kv\"D\n" +
+	"\x16KVServiceWatchResponse\x12*\n" +
+	"\x06events\x18\x01 \x03(\v2\x12.nefele.v1.KVEventR\x06events\"h\n" +
+	"\x0eRegisteredName\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04gpid\x18\x02 \x01(\tR\x04gpid\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevision\"%\n" +
+	"\x0fRegisterRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"A\n" +
+	"\x10RegisterResponse\x12-\n" +
+	"\x04name\x18\x01 \x01(\v2\x19.nefele.v1.RegisteredNameR\x04name\"'\n" +
+	"\x11UnregisterRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x14\n" +
+	"\x12UnregisterResponse\"#\n" +
+	"\rLookupRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"?\n" +
+	"\x0eLookupResponse\x12-\n" +
+	"\x04name\x18\x01 \x01(\v2\x19.nefele.v1.RegisteredNameR\x04name\"*\n" +
+	"\x10ListNamesRequest\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"D\n" +
+	"\x11ListNamesResponse\x12/\n" +
+	"\x05names\x18\x01 \x03(\v2\x19.nefele.v1.RegisteredNameR\x05names\"&\n" +
+	"\x10WatchNameRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"V\n" +
+	"\x11WatchNameResponse\x12-\n" +
+	"\x04name\x18\x01 \x01(\v2\x19.nefele.v1.RegisteredNameR\x04name\x12\x12\n" +
+	"\x04gone\x18\x02 \x01(\bR\x04gone*\xbd\x03\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16REASON_NO_SUCH_PROCESS\x10\x01\x12\x1b\n" +
@@ -2997,7 +4390,11 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x12REASON_NO_CAPACITY\x10\n" +
 	"\x12\x16\n" +
 	"\x12REASON_NOT_A_GROUP\x10\v\x12\x17\n" +
-	"\x13REASON_NO_SUCH_NODE\x10\f*\x83\x01\n" +
+	"\x13REASON_NO_SUCH_NODE\x10\f\x12\x18\n" +
+	"\x14REASON_KEY_NOT_FOUND\x10\r\x12\x17\n" +
+	"\x13REASON_NO_SUCH_NAME\x10\x0e\x12\x18\n" +
+	"\x14REASON_NOT_A_PROCESS\x10\x0f\x12\x1a\n" +
+	"\x16REASON_UNAUTHENTICATED\x10\x10*\x83\x01\n" +
 	"\rRestartPolicy\x12\x1e\n" +
 	"\x1aRESTART_POLICY_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RESTART_POLICY_NEVER\x10\x01\x12\x1d\n" +
@@ -3034,7 +4431,21 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\aVersion\x12\x19.nefele.v1.VersionRequest\x1a\x1a.nefele.v1.VersionResponse\x127\n" +
 	"\x04Join\x12\x16.nefele.v1.JoinRequest\x1a\x17.nefele.v1.JoinResponse\x12:\n" +
 	"\x05Drain\x12\x17.nefele.v1.DrainRequest\x1a\x18.nefele.v1.DrainResponse\x12@\n" +
-	"\aUndrain\x12\x19.nefele.v1.UndrainRequest\x1a\x1a.nefele.v1.UndrainResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
+	"\aUndrain\x12\x19.nefele.v1.UndrainRequest\x1a\x1a.nefele.v1.UndrainResponse2\xf0\x03\n" +
+	"\tKVService\x12F\n" +
+	"\x03Get\x12\x1e.nefele.v1.KVServiceGetRequest\x1a\x1f.nefele.v1.KVServiceGetResponse\x12F\n" +
+	"\x03Put\x12\x1e.nefele.v1.KVServicePutRequest\x1a\x1f.nefele.v1.KVServicePutResponse\x12O\n" +
+	"\x06Delete\x12!.nefele.v1.KVServiceDeleteRequest\x1a\".nefele.v1.KVServiceDeleteResponse\x12g\n" +
+	"\x0eCompareAndSwap\x12).nefele.v1.KVServiceCompareAndSwapRequest\x1a*.nefele.v1.KVServiceCompareAndSwapResponse\x12I\n" +
+	"\x04List\x12\x1f.nefele.v1.KVServiceListRequest\x1a .nefele.v1.KVServiceListResponse\x12N\n" +
+	"\x05Watch\x12 .nefele.v1.KVServiceWatchRequest\x1a!.nefele.v1.KVServiceWatchResponse0\x012\xee\x02\n" +
+	"\vNameService\x12C\n" +
+	"\bRegister\x12\x1a.nefele.v1.RegisterRequest\x1a\x1b.nefele.v1.RegisterResponse\x12I\n" +
+	"\n" +
+	"Unregister\x12\x1c.nefele.v1.UnregisterRequest\x1a\x1d.nefele.v1.UnregisterResponse\x12=\n" +
+	"\x06Lookup\x12\x18.nefele.v1.LookupRequest\x1a\x19.nefele.v1.LookupResponse\x12F\n" +
+	"\tListNames\x12\x1b.nefele.v1.ListNamesRequest\x1a\x1c.nefele.v1.ListNamesResponse\x12H\n" +
+	"\tWatchName\x12\x1b.nefele.v1.WatchNameRequest\x1a\x1c.nefele.v1.WatchNameResponse0\x01B1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
 
 var (
 	file_nefele_v1_nefele_proto_rawDescOnce sync.Once
@@ -3049,53 +4460,78 @@ func file_nefele_v1_nefele_proto_rawDescGZIP() []byte {
 }
 
 var file_nefele_v1_nefele_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_nefele_v1_nefele_proto_goTypes = []any{
-	(Reason)(0),               // 0: nefele.v1.Reason
-	(RestartPolicy)(0),        // 1: nefele.v1.RestartPolicy
-	(State)(0),                // 2: nefele.v1.State
-	(LogStream)(0),            // 3: nefele.v1.LogStream
-	(*ScaleRequest)(nil),      // 4: nefele.v1.ScaleRequest
-	(*ScaleResponse)(nil),     // 5: nefele.v1.ScaleResponse
-	(*DrainRequest)(nil),      // 6: nefele.v1.DrainRequest
-	(*DrainResponse)(nil),     // 7: nefele.v1.DrainResponse
-	(*UndrainRequest)(nil),    // 8: nefele.v1.UndrainRequest
-	(*UndrainResponse)(nil),   // 9: nefele.v1.UndrainResponse
-	(*JoinRequest)(nil),       // 10: nefele.v1.JoinRequest
-	(*JoinResponse)(nil),      // 11: nefele.v1.JoinResponse
-	(*ErrorDetail)(nil),       // 12: nefele.v1.ErrorDetail
-	(*Spec)(nil),              // 13: nefele.v1.Spec
-	(*Process)(nil),           // 14: nefele.v1.Process
-	(*SpawnRequest)(nil),      // 15: nefele.v1.SpawnRequest
-	(*SpawnResponse)(nil),     // 16: nefele.v1.SpawnResponse
-	(*ListRequest)(nil),       // 17: nefele.v1.ListRequest
-	(*ListResponse)(nil),      // 18: nefele.v1.ListResponse
-	(*GetRequest)(nil),        // 19: nefele.v1.GetRequest
-	(*GetResponse)(nil),       // 20: nefele.v1.GetResponse
-	(*SignalRequest)(nil),     // 21: nefele.v1.SignalRequest
-	(*SignalResponse)(nil),    // 22: nefele.v1.SignalResponse
-	(*StopRequest)(nil),       // 23: nefele.v1.StopRequest
-	(*StopResponse)(nil),      // 24: nefele.v1.StopResponse
-	(*RestartRequest)(nil),    // 25: nefele.v1.RestartRequest
-	(*RestartResponse)(nil),   // 26: nefele.v1.RestartResponse
-	(*WaitRequest)(nil),       // 27: nefele.v1.WaitRequest
-	(*WaitResponse)(nil),      // 28: nefele.v1.WaitResponse
-	(*LogsRequest)(nil),       // 29: nefele.v1.LogsRequest
-	(*LogsResponse)(nil),      // 30: nefele.v1.LogsResponse
-	(*ExecStart)(nil),         // 31: nefele.v1.ExecStart
-	(*ExecResize)(nil),        // 32: nefele.v1.ExecResize
-	(*ExecRequest)(nil),       // 33: nefele.v1.ExecRequest
-	(*ExecExit)(nil),          // 34: nefele.v1.ExecExit
-	(*ExecResponse)(nil),      // 35: nefele.v1.ExecResponse
-	(*EventsRequest)(nil),     // 36: nefele.v1.EventsRequest
-	(*Event)(nil),             // 37: nefele.v1.Event
-	(*EventsResponse)(nil),    // 38: nefele.v1.EventsResponse
-	(*ListNodesRequest)(nil),  // 39: nefele.v1.ListNodesRequest
-	(*Node)(nil),              // 40: nefele.v1.Node
-	(*ListNodesResponse)(nil), // 41: nefele.v1.ListNodesResponse
-	(*VersionRequest)(nil),    // 42: nefele.v1.VersionRequest
-	(*VersionResponse)(nil),   // 43: nefele.v1.VersionResponse
-	nil,                       // 44: nefele.v1.Node.LabelsEntry
+	(Reason)(0),                             // 0: nefele.v1.Reason
+	(RestartPolicy)(0),                      // 1: nefele.v1.RestartPolicy
+	(State)(0),                              // 2: nefele.v1.State
+	(LogStream)(0),                          // 3: nefele.v1.LogStream
+	(*ScaleRequest)(nil),                    // 4: nefele.v1.ScaleRequest
+	(*ScaleResponse)(nil),                   // 5: nefele.v1.ScaleResponse
+	(*DrainRequest)(nil),                    // 6: nefele.v1.DrainRequest
+	(*DrainResponse)(nil),                   // 7: nefele.v1.DrainResponse
+	(*UndrainRequest)(nil),                  // 8: nefele.v1.UndrainRequest
+	(*UndrainResponse)(nil),                 // 9: nefele.v1.UndrainResponse
+	(*JoinRequest)(nil),                     // 10: nefele.v1.JoinRequest
+	(*JoinResponse)(nil),                    // 11: nefele.v1.JoinResponse
+	(*ErrorDetail)(nil),                     // 12: nefele.v1.ErrorDetail
+	(*Spec)(nil),                            // 13: nefele.v1.Spec
+	(*Process)(nil),                         // 14: nefele.v1.Process
+	(*SpawnRequest)(nil),                    // 15: nefele.v1.SpawnRequest
+	(*SpawnResponse)(nil),                   // 16: nefele.v1.SpawnResponse
+	(*ListRequest)(nil),                     // 17: nefele.v1.ListRequest
+	(*ListResponse)(nil),                    // 18: nefele.v1.ListResponse
+	(*GetRequest)(nil),                      // 19: nefele.v1.GetRequest
+	(*GetResponse)(nil),                     // 20: nefele.v1.GetResponse
+	(*SignalRequest)(nil),                   // 21: nefele.v1.SignalRequest
+	(*SignalResponse)(nil),                  // 22: nefele.v1.SignalResponse
+	(*StopRequest)(nil),                     // 23: nefele.v1.StopRequest
+	(*StopResponse)(nil),                    // 24: nefele.v1.StopResponse
+	(*RestartRequest)(nil),                  // 25: nefele.v1.RestartRequest
+	(*RestartResponse)(nil),                 // 26: nefele.v1.RestartResponse
+	(*WaitRequest)(nil),                     // 27: nefele.v1.WaitRequest
+	(*WaitResponse)(nil),                    // 28: nefele.v1.WaitResponse
+	(*LogsRequest)(nil),                     // 29: nefele.v1.LogsRequest
+	(*LogsResponse)(nil),                    // 30: nefele.v1.LogsResponse
+	(*ExecStart)(nil),                       // 31: nefele.v1.ExecStart
+	(*ExecResize)(nil),                      // 32: nefele.v1.ExecResize
+	(*ExecRequest)(nil),                     // 33: nefele.v1.ExecRequest
+	(*ExecExit)(nil),                        // 34: nefele.v1.ExecExit
+	(*ExecResponse)(nil),                    // 35: nefele.v1.ExecResponse
+	(*EventsRequest)(nil),                   // 36: nefele.v1.EventsRequest
+	(*Event)(nil),                           // 37: nefele.v1.Event
+	(*EventsResponse)(nil),                  // 38: nefele.v1.EventsResponse
+	(*ListNodesRequest)(nil),                // 39: nefele.v1.ListNodesRequest
+	(*Node)(nil),                            // 40: nefele.v1.Node
+	(*ListNodesResponse)(nil),               // 41: nefele.v1.ListNodesResponse
+	(*VersionRequest)(nil),                  // 42: nefele.v1.VersionRequest
+	(*VersionResponse)(nil),                 // 43: nefele.v1.VersionResponse
+	(*KeyValue)(nil),                        // 44: nefele.v1.KeyValue
+	(*KVServiceGetRequest)(nil),             // 45: nefele.v1.KVServiceGetRequest
+	(*KVServiceGetResponse)(nil),            // 46: nefele.v1.KVServiceGetResponse
+	(*KVServicePutRequest)(nil),             // 47: nefele.v1.KVServicePutRequest
+	(*KVServicePutResponse)(nil),            // 48: nefele.v1.KVServicePutResponse
+	(*KVServiceDeleteRequest)(nil),          // 49: nefele.v1.KVServiceDeleteRequest
+	(*KVServiceDeleteResponse)(nil),         // 50: nefele.v1.KVServiceDeleteResponse
+	(*KVServiceCompareAndSwapRequest)(nil),  // 51: nefele.v1.KVServiceCompareAndSwapRequest
+	(*KVServiceCompareAndSwapResponse)(nil), // 52: nefele.v1.KVServiceCompareAndSwapResponse
+	(*KVServiceListRequest)(nil),            // 53: nefele.v1.KVServiceListRequest
+	(*KVServiceListResponse)(nil),           // 54: nefele.v1.KVServiceListResponse
+	(*KVServiceWatchRequest)(nil),           // 55: nefele.v1.KVServiceWatchRequest
+	(*KVEvent)(nil),                         // 56: nefele.v1.KVEvent
+	(*KVServiceWatchResponse)(nil),          // 57: nefele.v1.KVServiceWatchResponse
+	(*RegisteredName)(nil),                  // 58: nefele.v1.RegisteredName
+	(*RegisterRequest)(nil),                 // 59: nefele.v1.RegisterRequest
+	(*RegisterResponse)(nil),                // 60: nefele.v1.RegisterResponse
+	(*UnregisterRequest)(nil),               // 61: nefele.v1.UnregisterRequest
+	(*UnregisterResponse)(nil),              // 62: nefele.v1.UnregisterResponse
+	(*LookupRequest)(nil),                   // 63: nefele.v1.LookupRequest
+	(*LookupResponse)(nil),                  // 64: nefele.v1.LookupResponse
+	(*ListNamesRequest)(nil),                // 65: nefele.v1.ListNamesRequest
+	(*ListNamesResponse)(nil),               // 66: nefele.v1.ListNamesResponse
+	(*WatchNameRequest)(nil),                // 67: nefele.v1.WatchNameRequest
+	(*WatchNameResponse)(nil),               // 68: nefele.v1.WatchNameResponse
+	nil,                                     // 69: nefele.v1.Node.LabelsEntry
 }
 var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	14, // 0: nefele.v1.ScaleResponse.processes:type_name -> nefele.v1.Process
@@ -3123,45 +4559,76 @@ var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	2,  // 22: nefele.v1.Event.from:type_name -> nefele.v1.State
 	2,  // 23: nefele.v1.Event.to:type_name -> nefele.v1.State
 	37, // 24: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
-	44, // 25: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
+	69, // 25: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
 	40, // 26: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
-	15, // 27: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
-	17, // 28: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
-	19, // 29: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
-	21, // 30: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
-	23, // 31: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
-	25, // 32: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
-	27, // 33: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
-	29, // 34: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
-	33, // 35: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
-	36, // 36: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
-	4,  // 37: nefele.v1.ProcessService.Scale:input_type -> nefele.v1.ScaleRequest
-	39, // 38: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
-	42, // 39: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
-	10, // 40: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
-	6,  // 41: nefele.v1.ClusterService.Drain:input_type -> nefele.v1.DrainRequest
-	8,  // 42: nefele.v1.ClusterService.Undrain:input_type -> nefele.v1.UndrainRequest
-	16, // 43: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
-	18, // 44: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
-	20, // 45: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
-	22, // 46: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
-	24, // 47: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
-	26, // 48: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
-	28, // 49: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
-	30, // 50: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
-	35, // 51: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
-	38, // 52: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
-	5,  // 53: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
-	41, // 54: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
-	43, // 55: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
-	11, // 56: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
-	7,  // 57: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
-	9,  // 58: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
-	43, // [43:59] is the sub-list for method output_type
-	27, // [27:43] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	44, // 27: nefele.v1.KVServiceGetResponse.kv:type_name -> nefele.v1.KeyValue
+	44, // 28: nefele.v1.KVServiceCompareAndSwapResponse.current:type_name -> nefele.v1.KeyValue
+	44, // 29: nefele.v1.KVServiceListResponse.kvs:type_name -> nefele.v1.KeyValue
+	44, // 30: nefele.v1.KVEvent.kv:type_name -> nefele.v1.KeyValue
+	56, // 31: nefele.v1.KVServiceWatchResponse.events:type_name -> nefele.v1.KVEvent
+	58, // 32: nefele.v1.RegisterResponse.name:type_name -> nefele.v1.RegisteredName
+	58, // 33: nefele.v1.LookupResponse.name:type_name -> nefele.v1.RegisteredName
+	58, // 34: nefele.v1.ListNamesResponse.names:type_name -> nefele.v1.RegisteredName
+	58, // 35: nefele.v1.WatchNameResponse.name:type_name -> nefele.v1.RegisteredName
+	15, // 36: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
+	17, // 37: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
+	19, // 38: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
+	21, // 39: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
+	23, // 40: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
+	25, // 41: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
+	27, // 42: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
+	29, // 43: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
+	33, // 44: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
+	36, // 45: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
+	4,  // 46: nefele.v1.ProcessService.Scale:input_type -> nefele.v1.ScaleRequest
+	39, // 47: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
+	42, // 48: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
+	10, // 49: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
+	6,  // 50: nefele.v1.ClusterService.Drain:input_type -> nefele.v1.DrainRequest
+	8,  // 51: nefele.v1.ClusterService.Undrain:input_type -> nefele.v1.UndrainRequest
+	45, // 52: nefele.v1.KVService.Get:input_type -> nefele.v1.KVServiceGetRequest
+	47, // 53: nefele.v1.KVService.Put:input_type -> nefele.v1.KVServicePutRequest
+	49, // 54: nefele.v1.KVService.Delete:input_type -> nefele.v1.KVServiceDeleteRequest
+	51, // 55: nefele.v1.KVService.CompareAndSwap:input_type -> nefele.v1.KVServiceCompareAndSwapRequest
+	53, // 56: nefele.v1.KVService.List:input_type -> nefele.v1.KVServiceListRequest
+	55, // 57: nefele.v1.KVService.Watch:input_type -> nefele.v1.KVServiceWatchRequest
+	59, // 58: nefele.v1.NameService.Register:input_type -> nefele.v1.RegisterRequest
+	61, // 59: nefele.v1.NameService.Unregister:input_type -> nefele.v1.UnregisterRequest
+	63, // 60: nefele.v1.NameService.Lookup:input_type -> nefele.v1.LookupRequest
+	65, // 61: nefele.v1.NameService.ListNames:input_type -> nefele.v1.ListNamesRequest
+	67, // 62: nefele.v1.NameService.WatchName:input_type -> nefele.v1.WatchNameRequest
+	16, // 63: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
+	18, // 64: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
+	20, // 65: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
+	22, // 66: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
+	24, // 67: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
+	26, // 68: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
+	28, // 69: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
+	30, // 70: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
+	35, // 71: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
+	38, // 72: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
+	5,  // 73: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
+	41, // 74: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
+	43, // 75: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
+	11, // 76: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
+	7,  // 77: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
+	9,  // 78: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
+	46, // 79: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
+	48, // 80: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
+	50, // 81: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
+	52, // 82: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
+	54, // 83: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
+	57, // 84: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
+	60, // 85: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
+	62, // 86: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
+	64, // 87: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
+	66, // 88: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
+	68, // 89: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
+	63, // [63:90] is the sub-list for method output_type
+	36, // [36:63] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_nefele_v1_nefele_proto_init() }
@@ -3182,15 +4649,16 @@ func file_nefele_v1_nefele_proto_init() {
 		(*ExecResponse_Stderr)(nil),
 		(*ExecResponse_Exit)(nil),
 	}
+	file_nefele_v1_nefele_proto_msgTypes[47].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nefele_v1_nefele_proto_rawDesc), len(file_nefele_v1_nefele_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   41,
+			NumMessages:   66,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   4,
 		},
 		GoTypes:           file_nefele_v1_nefele_proto_goTypes,
 		DependencyIndexes: file_nefele_v1_nefele_proto_depIdxs,

@@ -28,6 +28,10 @@ const (
 	ProcessServiceName = "nefele.v1.ProcessService"
 	// ClusterServiceName is the fully-qualified name of the ClusterService service.
 	ClusterServiceName = "nefele.v1.ClusterService"
+	// KVServiceName is the fully-qualified name of the KVService service.
+	KVServiceName = "nefele.v1.KVService"
+	// NameServiceName is the fully-qualified name of the NameService service.
+	NameServiceName = "nefele.v1.NameService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -71,6 +75,29 @@ const (
 	ClusterServiceDrainProcedure = "/nefele.v1.ClusterService/Drain"
 	// ClusterServiceUndrainProcedure is the fully-qualified name of the ClusterService's Undrain RPC.
 	ClusterServiceUndrainProcedure = "/nefele.v1.ClusterService/Undrain"
+	// KVServiceGetProcedure is the fully-qualified name of the KVService's Get RPC.
+	KVServiceGetProcedure = "/nefele.v1.KVService/Get"
+	// KVServicePutProcedure is the fully-qualified name of the KVService's Put RPC.
+	KVServicePutProcedure = "/nefele.v1.KVService/Put"
+	// KVServiceDeleteProcedure is the fully-qualified name of the KVService's Delete RPC.
+	KVServiceDeleteProcedure = "/nefele.v1.KVService/Delete"
+	// KVServiceCompareAndSwapProcedure is the fully-qualified name of the KVService's CompareAndSwap
+	// RPC.
+	KVServiceCompareAndSwapProcedure = "/nefele.v1.KVService/CompareAndSwap"
+	// KVServiceListProcedure is the fully-qualified name of the KVService's List RPC.
+	KVServiceListProcedure = "/nefele.v1.KVService/List"
+	// KVServiceWatchProcedure is the fully-qualified name of the KVService's Watch RPC.
+	KVServiceWatchProcedure = "/nefele.v1.KVService/Watch"
+	// NameServiceRegisterProcedure is the fully-qualified name of the NameService's Register RPC.
+	NameServiceRegisterProcedure = "/nefele.v1.NameService/Register"
+	// NameServiceUnregisterProcedure is the fully-qualified name of the NameService's Unregister RPC.
+	NameServiceUnregisterProcedure = "/nefele.v1.NameService/Unregister"
+	// NameServiceLookupProcedure is the fully-qualified name of the NameService's Lookup RPC.
+	NameServiceLookupProcedure = "/nefele.v1.NameService/Lookup"
+	// NameServiceListNamesProcedure is the fully-qualified name of the NameService's ListNames RPC.
+	NameServiceListNamesProcedure = "/nefele.v1.NameService/ListNames"
+	// NameServiceWatchNameProcedure is the fully-qualified name of the NameService's WatchName RPC.
+	NameServiceWatchNameProcedure = "/nefele.v1.NameService/WatchName"
 )
 
 // ProcessServiceClient is a client for the nefele.v1.ProcessService service.
@@ -637,4 +664,410 @@ func (UnimplementedClusterServiceHandler) Drain(context.Context, *connect.Reques
 
 func (UnimplementedClusterServiceHandler) Undrain(context.Context, *connect.Request[v1.UndrainRequest]) (*connect.Response[v1.UndrainResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ClusterService.Undrain is not implemented"))
+}
+
+// KVServiceClient is a client for the nefele.v1.KVService service.
+type KVServiceClient interface {
+	// Get returns a key's value; a missing key is REASON_KEY_NOT_FOUND.
+	Get(context.Context, *connect.Request[v1.KVServiceGetRequest]) (*connect.Response[v1.KVServiceGetResponse], error)
+	// Put writes a key.
+	Put(context.Context, *connect.Request[v1.KVServicePutRequest]) (*connect.Response[v1.KVServicePutResponse], error)
+	// Delete removes a key, or every key under a prefix.
+	Delete(context.Context, *connect.Request[v1.KVServiceDeleteRequest]) (*connect.Response[v1.KVServiceDeleteResponse], error)
+	// CompareAndSwap writes (or deletes) a key only if it is as expected:
+	// absent, at a revision, or holding a value.
+	CompareAndSwap(context.Context, *connect.Request[v1.KVServiceCompareAndSwapRequest]) (*connect.Response[v1.KVServiceCompareAndSwapResponse], error)
+	// List returns the keys under a prefix, in key order.
+	List(context.Context, *connect.Request[v1.KVServiceListRequest]) (*connect.Response[v1.KVServiceListResponse], error)
+	// Watch streams the changes of a key or of the keys under a prefix, from
+	// a revision (0: from now); it starts with an empty message once the
+	// watch is set up.
+	Watch(context.Context, *connect.Request[v1.KVServiceWatchRequest]) (*connect.ServerStreamForClient[v1.KVServiceWatchResponse], error)
+}
+
+// NewKVServiceClient constructs a client for the nefele.v1.KVService service. By default, it uses
+// the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewKVServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) KVServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	kVServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("KVService").Methods()
+	return &kVServiceClient{
+		get: connect.NewClient[v1.KVServiceGetRequest, v1.KVServiceGetResponse](
+			httpClient,
+			baseURL+KVServiceGetProcedure,
+			connect.WithSchema(kVServiceMethods.ByName("Get")),
+			connect.WithClientOptions(opts...),
+		),
+		put: connect.NewClient[v1.KVServicePutRequest, v1.KVServicePutResponse](
+			httpClient,
+			baseURL+KVServicePutProcedure,
+			connect.WithSchema(kVServiceMethods.ByName("Put")),
+			connect.WithClientOptions(opts...),
+		),
+		delete: connect.NewClient[v1.KVServiceDeleteRequest, v1.KVServiceDeleteResponse](
+			httpClient,
+			baseURL+KVServiceDeleteProcedure,
+			connect.WithSchema(kVServiceMethods.ByName("Delete")),
+			connect.WithClientOptions(opts...),
+		),
+		compareAndSwap: connect.NewClient[v1.KVServiceCompareAndSwapRequest, v1.KVServiceCompareAndSwapResponse](
+			httpClient,
+			baseURL+KVServiceCompareAndSwapProcedure,
+			connect.WithSchema(kVServiceMethods.ByName("CompareAndSwap")),
+			connect.WithClientOptions(opts...),
+		),
+		list: connect.NewClient[v1.KVServiceListRequest, v1.KVServiceListResponse](
+			httpClient,
+			baseURL+KVServiceListProcedure,
+			connect.WithSchema(kVServiceMethods.ByName("List")),
+			connect.WithClientOptions(opts...),
+		),
+		watch: connect.NewClient[v1.KVServiceWatchRequest, v1.KVServiceWatchResponse](
+			httpClient,
+			baseURL+KVServiceWatchProcedure,
+			connect.WithSchema(kVServiceMethods.ByName("Watch")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// kVServiceClient implements KVServiceClient.
+type kVServiceClient struct {
+	get            *connect.Client[v1.KVServiceGetRequest, v1.KVServiceGetResponse]
+	put            *connect.Client[v1.KVServicePutRequest, v1.KVServicePutResponse]
+	delete         *connect.Client[v1.KVServiceDeleteRequest, v1.KVServiceDeleteResponse]
+	compareAndSwap *connect.Client[v1.KVServiceCompareAndSwapRequest, v1.KVServiceCompareAndSwapResponse]
+	list           *connect.Client[v1.KVServiceListRequest, v1.KVServiceListResponse]
+	watch          *connect.Client[v1.KVServiceWatchRequest, v1.KVServiceWatchResponse]
+}
+
+// Get calls nefele.v1.KVService.Get.
+func (c *kVServiceClient) Get(ctx context.Context, req *connect.Request[v1.KVServiceGetRequest]) (*connect.Response[v1.KVServiceGetResponse], error) {
+	return c.get.CallUnary(ctx, req)
+}
+
+// Put calls nefele.v1.KVService.Put.
+func (c *kVServiceClient) Put(ctx context.Context, req *connect.Request[v1.KVServicePutRequest]) (*connect.Response[v1.KVServicePutResponse], error) {
+	return c.put.CallUnary(ctx, req)
+}
+
+// Delete calls nefele.v1.KVService.Delete.
+func (c *kVServiceClient) Delete(ctx context.Context, req *connect.Request[v1.KVServiceDeleteRequest]) (*connect.Response[v1.KVServiceDeleteResponse], error) {
+	return c.delete.CallUnary(ctx, req)
+}
+
+// CompareAndSwap calls nefele.v1.KVService.CompareAndSwap.
+func (c *kVServiceClient) CompareAndSwap(ctx context.Context, req *connect.Request[v1.KVServiceCompareAndSwapRequest]) (*connect.Response[v1.KVServiceCompareAndSwapResponse], error) {
+	return c.compareAndSwap.CallUnary(ctx, req)
+}
+
+// List calls nefele.v1.KVService.List.
+func (c *kVServiceClient) List(ctx context.Context, req *connect.Request[v1.KVServiceListRequest]) (*connect.Response[v1.KVServiceListResponse], error) {
+	return c.list.CallUnary(ctx, req)
+}
+
+// Watch calls nefele.v1.KVService.Watch.
+func (c *kVServiceClient) Watch(ctx context.Context, req *connect.Request[v1.KVServiceWatchRequest]) (*connect.ServerStreamForClient[v1.KVServiceWatchResponse], error) {
+	return c.watch.CallServerStream(ctx, req)
+}
+
+// KVServiceHandler is an implementation of the nefele.v1.KVService service.
+type KVServiceHandler interface {
+	// Get returns a key's value; a missing key is REASON_KEY_NOT_FOUND.
+	Get(context.Context, *connect.Request[v1.KVServiceGetRequest]) (*connect.Response[v1.KVServiceGetResponse], error)
+	// Put writes a key.
+	Put(context.Context, *connect.Request[v1.KVServicePutRequest]) (*connect.Response[v1.KVServicePutResponse], error)
+	// Delete removes a key, or every key under a prefix.
+	Delete(context.Context, *connect.Request[v1.KVServiceDeleteRequest]) (*connect.Response[v1.KVServiceDeleteResponse], error)
+	// CompareAndSwap writes (or deletes) a key only if it is as expected:
+	// absent, at a revision, or holding a value.
+	CompareAndSwap(context.Context, *connect.Request[v1.KVServiceCompareAndSwapRequest]) (*connect.Response[v1.KVServiceCompareAndSwapResponse], error)
+	// List returns the keys under a prefix, in key order.
+	List(context.Context, *connect.Request[v1.KVServiceListRequest]) (*connect.Response[v1.KVServiceListResponse], error)
+	// Watch streams the changes of a key or of the keys under a prefix, from
+	// a revision (0: from now); it starts with an empty message once the
+	// watch is set up.
+	Watch(context.Context, *connect.Request[v1.KVServiceWatchRequest], *connect.ServerStream[v1.KVServiceWatchResponse]) error
+}
+
+// NewKVServiceHandler builds an HTTP handler from the service implementation. It returns the path
+// on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewKVServiceHandler(svc KVServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	kVServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("KVService").Methods()
+	kVServiceGetHandler := connect.NewUnaryHandler(
+		KVServiceGetProcedure,
+		svc.Get,
+		connect.WithSchema(kVServiceMethods.ByName("Get")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kVServicePutHandler := connect.NewUnaryHandler(
+		KVServicePutProcedure,
+		svc.Put,
+		connect.WithSchema(kVServiceMethods.ByName("Put")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kVServiceDeleteHandler := connect.NewUnaryHandler(
+		KVServiceDeleteProcedure,
+		svc.Delete,
+		connect.WithSchema(kVServiceMethods.ByName("Delete")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kVServiceCompareAndSwapHandler := connect.NewUnaryHandler(
+		KVServiceCompareAndSwapProcedure,
+		svc.CompareAndSwap,
+		connect.WithSchema(kVServiceMethods.ByName("CompareAndSwap")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kVServiceListHandler := connect.NewUnaryHandler(
+		KVServiceListProcedure,
+		svc.List,
+		connect.WithSchema(kVServiceMethods.ByName("List")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kVServiceWatchHandler := connect.NewServerStreamHandler(
+		KVServiceWatchProcedure,
+		svc.Watch,
+		connect.WithSchema(kVServiceMethods.ByName("Watch")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/nefele.v1.KVService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case KVServiceGetProcedure:
+			kVServiceGetHandler.ServeHTTP(w, r)
+		case KVServicePutProcedure:
+			kVServicePutHandler.ServeHTTP(w, r)
+		case KVServiceDeleteProcedure:
+			kVServiceDeleteHandler.ServeHTTP(w, r)
+		case KVServiceCompareAndSwapProcedure:
+			kVServiceCompareAndSwapHandler.ServeHTTP(w, r)
+		case KVServiceListProcedure:
+			kVServiceListHandler.ServeHTTP(w, r)
+		case KVServiceWatchProcedure:
+			kVServiceWatchHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedKVServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedKVServiceHandler struct{}
+
+func (UnimplementedKVServiceHandler) Get(context.Context, *connect.Request[v1.KVServiceGetRequest]) (*connect.Response[v1.KVServiceGetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.KVService.Get is not implemented"))
+}
+
+func (UnimplementedKVServiceHandler) Put(context.Context, *connect.Request[v1.KVServicePutRequest]) (*connect.Response[v1.KVServicePutResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.KVService.Put is not implemented"))
+}
+
+func (UnimplementedKVServiceHandler) Delete(context.Context, *connect.Request[v1.KVServiceDeleteRequest]) (*connect.Response[v1.KVServiceDeleteResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.KVService.Delete is not implemented"))
+}
+
+func (UnimplementedKVServiceHandler) CompareAndSwap(context.Context, *connect.Request[v1.KVServiceCompareAndSwapRequest]) (*connect.Response[v1.KVServiceCompareAndSwapResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.KVService.CompareAndSwap is not implemented"))
+}
+
+func (UnimplementedKVServiceHandler) List(context.Context, *connect.Request[v1.KVServiceListRequest]) (*connect.Response[v1.KVServiceListResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.KVService.List is not implemented"))
+}
+
+func (UnimplementedKVServiceHandler) Watch(context.Context, *connect.Request[v1.KVServiceWatchRequest], *connect.ServerStream[v1.KVServiceWatchResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.KVService.Watch is not implemented"))
+}
+
+// NameServiceClient is a client for the nefele.v1.NameService service.
+type NameServiceClient interface {
+	// Register gives the name to the calling managed process; it fails with
+	// REASON_NAME_IN_USE while another process holds it.
+	Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error)
+	// Unregister releases a name the caller holds.
+	Unregister(context.Context, *connect.Request[v1.UnregisterRequest]) (*connect.Response[v1.UnregisterResponse], error)
+	// Lookup returns the holder of a name; a free name is REASON_NO_SUCH_NAME.
+	Lookup(context.Context, *connect.Request[v1.LookupRequest]) (*connect.Response[v1.LookupResponse], error)
+	// ListNames returns the registered names, by name.
+	ListNames(context.Context, *connect.Request[v1.ListNamesRequest]) (*connect.Response[v1.ListNamesResponse], error)
+	// WatchName streams the holder of a name: first as it is now, then each
+	// change (gone set when it is released).
+	WatchName(context.Context, *connect.Request[v1.WatchNameRequest]) (*connect.ServerStreamForClient[v1.WatchNameResponse], error)
+}
+
+// NewNameServiceClient constructs a client for the nefele.v1.NameService service. By default, it
+// uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewNameServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) NameServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	nameServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("NameService").Methods()
+	return &nameServiceClient{
+		register: connect.NewClient[v1.RegisterRequest, v1.RegisterResponse](
+			httpClient,
+			baseURL+NameServiceRegisterProcedure,
+			connect.WithSchema(nameServiceMethods.ByName("Register")),
+			connect.WithClientOptions(opts...),
+		),
+		unregister: connect.NewClient[v1.UnregisterRequest, v1.UnregisterResponse](
+			httpClient,
+			baseURL+NameServiceUnregisterProcedure,
+			connect.WithSchema(nameServiceMethods.ByName("Unregister")),
+			connect.WithClientOptions(opts...),
+		),
+		lookup: connect.NewClient[v1.LookupRequest, v1.LookupResponse](
+			httpClient,
+			baseURL+NameServiceLookupProcedure,
+			connect.WithSchema(nameServiceMethods.ByName("Lookup")),
+			connect.WithClientOptions(opts...),
+		),
+		listNames: connect.NewClient[v1.ListNamesRequest, v1.ListNamesResponse](
+			httpClient,
+			baseURL+NameServiceListNamesProcedure,
+			connect.WithSchema(nameServiceMethods.ByName("ListNames")),
+			connect.WithClientOptions(opts...),
+		),
+		watchName: connect.NewClient[v1.WatchNameRequest, v1.WatchNameResponse](
+			httpClient,
+			baseURL+NameServiceWatchNameProcedure,
+			connect.WithSchema(nameServiceMethods.ByName("WatchName")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// nameServiceClient implements NameServiceClient.
+type nameServiceClient struct {
+	register   *connect.Client[v1.RegisterRequest, v1.RegisterResponse]
+	unregister *connect.Client[v1.UnregisterRequest, v1.UnregisterResponse]
+	lookup     *connect.Client[v1.LookupRequest, v1.LookupResponse]
+	listNames  *connect.Client[v1.ListNamesRequest, v1.ListNamesResponse]
+	watchName  *connect.Client[v1.WatchNameRequest, v1.WatchNameResponse]
+}
+
+// Register calls nefele.v1.NameService.Register.
+func (c *nameServiceClient) Register(ctx context.Context, req *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error) {
+	return c.register.CallUnary(ctx, req)
+}
+
+// Unregister calls nefele.v1.NameService.Unregister.
+func (c *nameServiceClient) Unregister(ctx context.Context, req *connect.Request[v1.UnregisterRequest]) (*connect.Response[v1.UnregisterResponse], error) {
+	return c.unregister.CallUnary(ctx, req)
+}
+
+// Lookup calls nefele.v1.NameService.Lookup.
+func (c *nameServiceClient) Lookup(ctx context.Context, req *connect.Request[v1.LookupRequest]) (*connect.Response[v1.LookupResponse], error) {
+	return c.lookup.CallUnary(ctx, req)
+}
+
+// ListNames calls nefele.v1.NameService.ListNames.
+func (c *nameServiceClient) ListNames(ctx context.Context, req *connect.Request[v1.ListNamesRequest]) (*connect.Response[v1.ListNamesResponse], error) {
+	return c.listNames.CallUnary(ctx, req)
+}
+
+// WatchName calls nefele.v1.NameService.WatchName.
+func (c *nameServiceClient) WatchName(ctx context.Context, req *connect.Request[v1.WatchNameRequest]) (*connect.ServerStreamForClient[v1.WatchNameResponse], error) {
+	return c.watchName.CallServerStream(ctx, req)
+}
+
+// NameServiceHandler is an implementation of the nefele.v1.NameService service.
+type NameServiceHandler interface {
+	// Register gives the name to the calling managed process; it fails with
+	// REASON_NAME_IN_USE while another process holds it.
+	Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error)
+	// Unregister releases a name the caller holds.
+	Unregister(context.Context, *connect.Request[v1.UnregisterRequest]) (*connect.Response[v1.UnregisterResponse], error)
+	// Lookup returns the holder of a name; a free name is REASON_NO_SUCH_NAME.
+	Lookup(context.Context, *connect.Request[v1.LookupRequest]) (*connect.Response[v1.LookupResponse], error)
+	// ListNames returns the registered names, by name.
+	ListNames(context.Context, *connect.Request[v1.ListNamesRequest]) (*connect.Response[v1.ListNamesResponse], error)
+	// WatchName streams the holder of a name: first as it is now, then each
+	// change (gone set when it is released).
+	WatchName(context.Context, *connect.Request[v1.WatchNameRequest], *connect.ServerStream[v1.WatchNameResponse]) error
+}
+
+// NewNameServiceHandler builds an HTTP handler from the service implementation. It returns the path
+// on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewNameServiceHandler(svc NameServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	nameServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("NameService").Methods()
+	nameServiceRegisterHandler := connect.NewUnaryHandler(
+		NameServiceRegisterProcedure,
+		svc.Register,
+		connect.WithSchema(nameServiceMethods.ByName("Register")),
+		connect.WithHandlerOptions(opts...),
+	)
+	nameServiceUnregisterHandler := connect.NewUnaryHandler(
+		NameServiceUnregisterProcedure,
+		svc.Unregister,
+		connect.WithSchema(nameServiceMethods.ByName("Unregister")),
+		connect.WithHandlerOptions(opts...),
+	)
+	nameServiceLookupHandler := connect.NewUnaryHandler(
+		NameServiceLookupProcedure,
+		svc.Lookup,
+		connect.WithSchema(nameServiceMethods.ByName("Lookup")),
+		connect.WithHandlerOptions(opts...),
+	)
+	nameServiceListNamesHandler := connect.NewUnaryHandler(
+		NameServiceListNamesProcedure,
+		svc.ListNames,
+		connect.WithSchema(nameServiceMethods.ByName("ListNames")),
+		connect.WithHandlerOptions(opts...),
+	)
+	nameServiceWatchNameHandler := connect.NewServerStreamHandler(
+		NameServiceWatchNameProcedure,
+		svc.WatchName,
+		connect.WithSchema(nameServiceMethods.ByName("WatchName")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/nefele.v1.NameService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case NameServiceRegisterProcedure:
+			nameServiceRegisterHandler.ServeHTTP(w, r)
+		case NameServiceUnregisterProcedure:
+			nameServiceUnregisterHandler.ServeHTTP(w, r)
+		case NameServiceLookupProcedure:
+			nameServiceLookupHandler.ServeHTTP(w, r)
+		case NameServiceListNamesProcedure:
+			nameServiceListNamesHandler.ServeHTTP(w, r)
+		case NameServiceWatchNameProcedure:
+			nameServiceWatchNameHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedNameServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedNameServiceHandler struct{}
+
+func (UnimplementedNameServiceHandler) Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.NameService.Register is not implemented"))
+}
+
+func (UnimplementedNameServiceHandler) Unregister(context.Context, *connect.Request[v1.UnregisterRequest]) (*connect.Response[v1.UnregisterResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.NameService.Unregister is not implemented"))
+}
+
+func (UnimplementedNameServiceHandler) Lookup(context.Context, *connect.Request[v1.LookupRequest]) (*connect.Response[v1.LookupResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.NameService.Lookup is not implemented"))
+}
+
+func (UnimplementedNameServiceHandler) ListNames(context.Context, *connect.Request[v1.ListNamesRequest]) (*connect.Response[v1.ListNamesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.NameService.ListNames is not implemented"))
+}
+
+func (UnimplementedNameServiceHandler) WatchName(context.Context, *connect.Request[v1.WatchNameRequest], *connect.ServerStream[v1.WatchNameResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.NameService.WatchName is not implemented"))
 }

@@ -1,0 +1,190 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	nefelev1 "github.com/nefele/nefele/api/nefele/v1"
+	"github.com/nefele/nefele/internal/model"
+)
+
+// PrimitivesBackend is what the KV and name services need from the agent.
+type PrimitivesBackend interface {
+	// Caller returns the live managed process whose token a request
+	// carries, nil when it carries none.
+	Caller(ctx context.Context, token string) (*model.Process, error)
+	KVGet(ctx context.Context, key string) (model.KeyValue, error)
+	KVPut(ctx context.Context, caller *model.Process, key string, value []byte, bind bool) (int64, error)
+	KVDelete(ctx context.Context, key string, prefix bool) (deleted, revision int64, err error)
+	KVCompareAndSwap(ctx context.Context, caller *model.Process, key string, expect model.Expect, value []byte, del, bind bool) (swapped bool, current model.KeyValue, found bool, revision int64, err error)
+	KVList(ctx context.Context, prefix string, limit int) ([]model.KeyValue, int64, error)
+	KVWatch(ctx context.Context, key string, prefix bool, from int64, fn func([]model.KVEvent) error) error
+	Register(ctx context.Context, caller *model.Process, name string) (model.Registration, error)
+	Unregister(ctx context.Context, caller *model.Process, name string) error
+	Lookup(ctx context.Context, name string) (model.Registration, error)
+	ListNames(ctx context.Context, prefix string) ([]model.Registration, error)
+	WatchName(ctx context.Context, name string, fn func(model.Registration, bool) error) error
+}
+
+// caller returns the process a request's bearer token names, if any.
+func caller(ctx context.Context, b PrimitivesBackend, h interface{ Get(string) string }) (*model.Process, error) {
+	token, _ := strings.CutPrefix(h.Get("Authorization"), "Bearer ")
+	return b.Caller(ctx, strings.TrimSpace(token))
+}
+
+// kvServer serves KVService.
+type kvServer struct{ b PrimitivesBackend }
+
+func kvToWire(kv model.KeyValue) *nefelev1.KeyValue {
+	return &nefelev1.KeyValue{Key: kv.Key, Value: kv.Value, Revision: kv.Revision,
+		CreateRevision: kv.CreateRevision, Owner: string(kv.Owner)}
+}
+
+// Get implements KVService.Get.
+func (s kvServer) Get(ctx context.Context, req *connect.Request[nefelev1.KVServiceGetRequest]) (*connect.Response[nefelev1.KVServiceGetResponse], error) {
+	kv, err := s.b.KVGet(ctx, req.Msg.Key)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.KVServiceGetResponse{Kv: kvToWire(kv)}), nil
+}
+
+// Put implements KVService.Put.
+func (s kvServer) Put(ctx context.Context, req *connect.Request[nefelev1.KVServicePutRequest]) (*connect.Response[nefelev1.KVServicePutResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	rev, err := s.b.KVPut(ctx, c, req.Msg.Key, req.Msg.Value, req.Msg.BindToCaller)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.KVServicePutResponse{Revision: rev}), nil
+}
+
+// Delete implements KVService.Delete.
+func (s kvServer) Delete(ctx context.Context, req *connect.Request[nefelev1.KVServiceDeleteRequest]) (*connect.Response[nefelev1.KVServiceDeleteResponse], error) {
+	n, rev, err := s.b.KVDelete(ctx, req.Msg.Key, req.Msg.Prefix)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.KVServiceDeleteResponse{Deleted: n, Revision: rev}), nil
+}
+
+// CompareAndSwap implements KVService.CompareAndSwap.
+func (s kvServer) CompareAndSwap(ctx context.Context, req *connect.Request[nefelev1.KVServiceCompareAndSwapRequest]) (*connect.Response[nefelev1.KVServiceCompareAndSwapResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	m := req.Msg
+	expect := model.Expect{Absent: m.ExpectAbsent, Revision: m.ExpectRevision}
+	if m.ExpectValue != nil {
+		expect.Value = append([]byte{}, m.ExpectValue...)
+	}
+	ok, cur, found, rev, err := s.b.KVCompareAndSwap(ctx, c, m.Key, expect, m.Value, m.Delete, m.BindToCaller)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	res := &nefelev1.KVServiceCompareAndSwapResponse{Swapped: ok, Revision: rev}
+	if found {
+		res.Current = kvToWire(cur)
+	}
+	return connect.NewResponse(res), nil
+}
+
+// List implements KVService.List.
+func (s kvServer) List(ctx context.Context, req *connect.Request[nefelev1.KVServiceListRequest]) (*connect.Response[nefelev1.KVServiceListResponse], error) {
+	kvs, rev, err := s.b.KVList(ctx, req.Msg.Prefix, int(req.Msg.Limit))
+	if err != nil {
+		return nil, toWire(err)
+	}
+	out := make([]*nefelev1.KeyValue, len(kvs))
+	for i, kv := range kvs {
+		out[i] = kvToWire(kv)
+	}
+	return connect.NewResponse(&nefelev1.KVServiceListResponse{Kvs: out, Revision: rev}), nil
+}
+
+// Watch implements KVService.Watch.
+func (s kvServer) Watch(ctx context.Context, req *connect.Request[nefelev1.KVServiceWatchRequest], stream *connect.ServerStream[nefelev1.KVServiceWatchResponse]) error {
+	err := s.b.KVWatch(ctx, req.Msg.Key, req.Msg.Prefix, req.Msg.FromRevision, func(evs []model.KVEvent) error {
+		out := make([]*nefelev1.KVEvent, len(evs))
+		for i, e := range evs {
+			out[i] = &nefelev1.KVEvent{Deleted: e.Deleted, Kv: kvToWire(e.KV)}
+		}
+		return stream.Send(&nefelev1.KVServiceWatchResponse{Events: out})
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return toWire(err)
+}
+
+// nameServer serves NameService.
+type nameServer struct{ b PrimitivesBackend }
+
+func regToWire(r model.Registration) *nefelev1.RegisteredName {
+	return &nefelev1.RegisteredName{Name: r.Name, Gpid: string(r.GPID), Node: r.Node, Revision: r.Revision}
+}
+
+// Register implements NameService.Register.
+func (s nameServer) Register(ctx context.Context, req *connect.Request[nefelev1.RegisterRequest]) (*connect.Response[nefelev1.RegisterResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	r, err := s.b.Register(ctx, c, req.Msg.Name)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.RegisterResponse{Name: regToWire(r)}), nil
+}
+
+// Unregister implements NameService.Unregister.
+func (s nameServer) Unregister(ctx context.Context, req *connect.Request[nefelev1.UnregisterRequest]) (*connect.Response[nefelev1.UnregisterResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	if err := s.b.Unregister(ctx, c, req.Msg.Name); err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.UnregisterResponse{}), nil
+}
+
+// Lookup implements NameService.Lookup.
+func (s nameServer) Lookup(ctx context.Context, req *connect.Request[nefelev1.LookupRequest]) (*connect.Response[nefelev1.LookupResponse], error) {
+	r, err := s.b.Lookup(ctx, req.Msg.Name)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.LookupResponse{Name: regToWire(r)}), nil
+}
+
+// ListNames implements NameService.ListNames.
+func (s nameServer) ListNames(ctx context.Context, req *connect.Request[nefelev1.ListNamesRequest]) (*connect.Response[nefelev1.ListNamesResponse], error) {
+	rs, err := s.b.ListNames(ctx, req.Msg.Prefix)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	out := make([]*nefelev1.RegisteredName, len(rs))
+	for i, r := range rs {
+		out[i] = regToWire(r)
+	}
+	return connect.NewResponse(&nefelev1.ListNamesResponse{Names: out}), nil
+}
+
+// WatchName implements NameService.WatchName.
+func (s nameServer) WatchName(ctx context.Context, req *connect.Request[nefelev1.WatchNameRequest], stream *connect.ServerStream[nefelev1.WatchNameResponse]) error {
+	err := s.b.WatchName(ctx, req.Msg.Name, func(r model.Registration, gone bool) error {
+		return stream.Send(&nefelev1.WatchNameResponse{Name: regToWire(r), Gone: gone})
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return toWire(err)
+}

@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	nefele "github.com/nefele/nefele/sdk"
+)
+
+// envRole, set in a process's environment, makes the test binary play a
+// managed program that uses the SDK (see runRole), instead of running the
+// tests: the programs the tests need, without building any.
+const envRole = "NEFELE_E2E_ROLE"
+
+// roleSpec runs the test binary as a managed process in role (with its
+// arguments, separated by spaces).
+func roleSpec(role string) *nefele.Spec {
+	exe, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	return &nefele.Spec{Command: []string{exe}, Env: []string{envRole + "=" + role}}
+}
+
+// runRole plays role and returns the exit status. Each role prints what it
+// did to stdout, which the tests read from the process's log.
+func runRole(role string) int {
+	ctx := context.Background()
+	c, err := nefele.Connect(ctx)
+	if err != nil {
+		fmt.Println("connect:", err)
+		return 2
+	}
+	args := strings.Fields(role)
+	switch args[0] {
+	case "register": // register NAME, then live until killed
+		reg, err := c.Register(ctx, args[1])
+		if err != nil {
+			fmt.Println("register:", err)
+			return 1
+		}
+		fmt.Println("registered", reg.Name, reg.Gpid)
+		if _, err := c.KV().Put(ctx, "owned/"+args[1], []byte(reg.Gpid), nefele.BoundToCaller()); err != nil {
+			fmt.Println("put:", err)
+			return 1
+		}
+		fmt.Println("put owned/" + args[1])
+		if len(args) > 2 && args[2] == "exit" {
+			return 0
+		}
+		time.Sleep(time.Hour)
+	case "self": // print who the process is
+		p, err := c.Self(ctx)
+		if err != nil {
+			fmt.Println("self:", err)
+			return 1
+		}
+		fmt.Println("self", p.Gpid, os.Getenv("NEFELE_TENANT"), os.Getenv("NEFELE_GROUP"), os.Getenv("NEFELE_REPLICA"))
+		time.Sleep(time.Hour)
+	}
+	return 0
+}
