@@ -49,6 +49,7 @@ type Client struct {
 	cluster nefelev1connect.ClusterServiceClient
 	kv      nefelev1connect.KVServiceClient
 	names   nefelev1connect.NameServiceClient
+	locks   nefelev1connect.LockServiceClient
 }
 
 // The environment the agent gives each process it runs.
@@ -156,6 +157,7 @@ func Dial(addr string, dopts ...DialOption) (*Client, error) {
 	c.cluster = nefelev1connect.NewClusterServiceClient(hc, base, opts)
 	c.kv = nefelev1connect.NewKVServiceClient(hc, base, opts)
 	c.names = nefelev1connect.NewNameServiceClient(hc, base, opts)
+	c.locks = nefelev1connect.NewLockServiceClient(hc, base, opts)
 	for _, o := range dopts {
 		o(c)
 	}

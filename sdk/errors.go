@@ -31,6 +31,10 @@ var (
 	ErrNotProcess = errors.New("not a managed process")
 	// ErrUnauthenticated means the token is not valid, or its process ended.
 	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrNotHeld means a lock is not held by this holder (any more).
+	ErrNotHeld = errors.New("lock not held")
+	// ErrNoSession means a session has expired, or never was.
+	ErrNoSession = errors.New("no such session")
 	// ErrUnreachable means no agent answered at the address.
 	ErrUnreachable = errors.New("agent unreachable")
 )
@@ -54,6 +58,8 @@ var reasons = map[nefelev1.Reason]error{
 	nefelev1.Reason_REASON_NO_SUCH_NAME:         ErrNoName,
 	nefelev1.Reason_REASON_NOT_A_PROCESS:        ErrNotProcess,
 	nefelev1.Reason_REASON_UNAUTHENTICATED:      ErrUnauthenticated,
+	nefelev1.Reason_REASON_NOT_HELD:             ErrNotHeld,
+	nefelev1.Reason_REASON_NO_SUCH_SESSION:      ErrNoSession,
 }
 
 // Error is an error returned by an agent. errors.Is matches it against the

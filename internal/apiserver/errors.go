@@ -33,6 +33,8 @@ var errorTable = []struct {
 	{model.ErrNoName, connect.CodeNotFound, nefelev1.Reason_REASON_NO_SUCH_NAME},
 	{model.ErrNotProcess, connect.CodeFailedPrecondition, nefelev1.Reason_REASON_NOT_A_PROCESS},
 	{model.ErrUnauthenticated, connect.CodeUnauthenticated, nefelev1.Reason_REASON_UNAUTHENTICATED},
+	{model.ErrNotHeld, connect.CodeFailedPrecondition, nefelev1.Reason_REASON_NOT_HELD},
+	{model.ErrNoSession, connect.CodeNotFound, nefelev1.Reason_REASON_NO_SUCH_SESSION},
 }
 
 // reasonOf returns the wire reason of a domain error (for Process.failure).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -27,6 +28,19 @@ type PrimitivesBackend interface {
 	Lookup(ctx context.Context, name string) (model.Registration, error)
 	ListNames(ctx context.Context, prefix string) ([]model.Registration, error)
 	WatchName(ctx context.Context, name string, fn func(model.Registration, bool) error) error
+	Lock(ctx context.Context, caller *model.Process, name string, try bool, session int64, ttl time.Duration) (LockResult, error)
+	Unlock(ctx context.Context, name, lockID string) error
+	KeepAlive(ctx context.Context, session int64) (time.Duration, error)
+}
+
+// LockResult is the outcome of a Lock.
+type LockResult struct {
+	Held         bool
+	LockID       string
+	FencingToken int64
+	Session      int64
+	TTL          time.Duration
+	Holder       string
 }
 
 // caller returns the process a request's bearer token names, if any.
@@ -187,4 +201,41 @@ func (s nameServer) WatchName(ctx context.Context, req *connect.Request[nefelev1
 		return nil
 	}
 	return toWire(err)
+}
+
+// lockServer serves LockService.
+type lockServer struct{ b PrimitivesBackend }
+
+// Lock implements LockService.Lock.
+func (s lockServer) Lock(ctx context.Context, req *connect.Request[nefelev1.LockRequest]) (*connect.Response[nefelev1.LockResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	if req.Msg.TtlMs < 0 {
+		return nil, toWire(model.Invalid("", "invalid ttl_ms: use 0 (the agent's lease TTL) or more"))
+	}
+	r, err := s.b.Lock(ctx, c, req.Msg.Name, req.Msg.Try, req.Msg.Session, time.Duration(req.Msg.TtlMs)*time.Millisecond)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.LockResponse{Held: r.Held, LockId: r.LockID, FencingToken: r.FencingToken,
+		Session: r.Session, TtlMs: r.TTL.Milliseconds(), Holder: r.Holder}), nil
+}
+
+// Unlock implements LockService.Unlock.
+func (s lockServer) Unlock(ctx context.Context, req *connect.Request[nefelev1.UnlockRequest]) (*connect.Response[nefelev1.UnlockResponse], error) {
+	if err := s.b.Unlock(ctx, req.Msg.Name, req.Msg.LockId); err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.UnlockResponse{}), nil
+}
+
+// KeepAlive implements LockService.KeepAlive.
+func (s lockServer) KeepAlive(ctx context.Context, req *connect.Request[nefelev1.KeepAliveRequest]) (*connect.Response[nefelev1.KeepAliveResponse], error) {
+	ttl, err := s.b.KeepAlive(ctx, req.Msg.Session)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.KeepAliveResponse{TtlMs: ttl.Milliseconds()}), nil
 }

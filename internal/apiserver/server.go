@@ -116,6 +116,7 @@ func Handler(b Backend) http.Handler {
 	mux.Handle(nefelev1connect.NewClusterServiceHandler(s, opts))
 	mux.Handle(nefelev1connect.NewKVServiceHandler(kvServer{b}, opts))
 	mux.Handle(nefelev1connect.NewNameServiceHandler(nameServer{b}, opts))
+	mux.Handle(nefelev1connect.NewLockServiceHandler(lockServer{b}, opts))
 	return mux
 }
 

@@ -52,6 +52,14 @@ func runRole(role string) int {
 			return 0
 		}
 		time.Sleep(time.Hour)
+	case "lock": // lock NAME, then live until killed
+		token, err := c.Mutex(args[1]).Lock(ctx)
+		if err != nil {
+			fmt.Println("lock:", err)
+			return 1
+		}
+		fmt.Println("locked", args[1], token)
+		time.Sleep(time.Hour)
 	case "self": // print who the process is
 		p, err := c.Self(ctx)
 		if err != nil {

@@ -38,6 +38,10 @@ var (
 	ErrNotProcess = errors.New("not a managed process")
 	// ErrUnauthenticated means a token is not valid, or its process ended.
 	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrNotHeld means a lock is not held by the lock id given (any more).
+	ErrNotHeld = errors.New("lock not held")
+	// ErrNoSession means a session has expired, or never was.
+	ErrNoSession = errors.New("no such session")
 )
 
 // SubjectError carries the value an error is about (a GPID, a name, a path)

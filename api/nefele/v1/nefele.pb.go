@@ -46,6 +46,8 @@ const (
 	Reason_REASON_NO_SUCH_NAME         Reason = 14 // no process holds the registered name
 	Reason_REASON_NOT_A_PROCESS        Reason = 15 // the call needs a managed process as its caller (NEFELE_TOKEN)
 	Reason_REASON_UNAUTHENTICATED      Reason = 16 // the token is not valid, or its process has ended
+	Reason_REASON_NOT_HELD             Reason = 17 // the lock is not held by that lock id (any more)
+	Reason_REASON_NO_SUCH_SESSION      Reason = 18 // the session has expired, or never was
 )
 
 // Enum value maps for Reason.
@@ -68,6 +70,8 @@ var (
 		14: "REASON_NO_SUCH_NAME",
 		15: "REASON_NOT_A_PROCESS",
 		16: "REASON_UNAUTHENTICATED",
+		17: "REASON_NOT_HELD",
+		18: "REASON_NO_SUCH_SESSION",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":          0,
@@ -87,6 +91,8 @@ var (
 		"REASON_NO_SUCH_NAME":         14,
 		"REASON_NOT_A_PROCESS":        15,
 		"REASON_UNAUTHENTICATED":      16,
+		"REASON_NOT_HELD":             17,
+		"REASON_NO_SUCH_SESSION":      18,
 	}
 )
 
@@ -4122,6 +4128,342 @@ func (x *WatchNameResponse) GetGone() bool {
 	return false
 }
 
+type LockRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Try   bool                   `protobuf:"varint,2,opt,name=try,proto3" json:"try,omitempty"`
+	// session, when not 0, holds the lock on behalf of that session; 0 uses
+	// the calling process, or, for a caller that is none, opens a session of
+	// ttl_ms (default: the agent's lease TTL).
+	Session       int64 `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
+	TtlMs         int64 `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockRequest) Reset() {
+	*x = LockRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockRequest) ProtoMessage() {}
+
+func (x *LockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
+func (*LockRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *LockRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LockRequest) GetTry() bool {
+	if x != nil {
+		return x.Try
+	}
+	return false
+}
+
+func (x *LockRequest) GetSession() int64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *LockRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+type LockResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Held  bool                   `protobuf:"varint,1,opt,name=held,proto3" json:"held,omitempty"`
+	// lock_id names this holding, for Unlock.
+	LockId string `protobuf:"bytes,2,opt,name=lock_id,json=lockId,proto3" json:"lock_id,omitempty"`
+	// fencing_token strictly increases across the holders of the lock.
+	FencingToken int64 `protobuf:"varint,3,opt,name=fencing_token,json=fencingToken,proto3" json:"fencing_token,omitempty"`
+	// session is the session the lock is held on (0: the calling process);
+	// keep it alive with KeepAlive within ttl_ms.
+	Session int64 `protobuf:"varint,4,opt,name=session,proto3" json:"session,omitempty"`
+	TtlMs   int64 `protobuf:"varint,5,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// holder is the lock id of the current holder when try found it held.
+	Holder        string `protobuf:"bytes,6,opt,name=holder,proto3" json:"holder,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockResponse) Reset() {
+	*x = LockResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockResponse) ProtoMessage() {}
+
+func (x *LockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
+func (*LockResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *LockResponse) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+func (x *LockResponse) GetLockId() string {
+	if x != nil {
+		return x.LockId
+	}
+	return ""
+}
+
+func (x *LockResponse) GetFencingToken() int64 {
+	if x != nil {
+		return x.FencingToken
+	}
+	return 0
+}
+
+func (x *LockResponse) GetSession() int64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *LockResponse) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *LockResponse) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+type UnlockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	LockId        string                 `protobuf:"bytes,2,opt,name=lock_id,json=lockId,proto3" json:"lock_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockRequest) Reset() {
+	*x = UnlockRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockRequest) ProtoMessage() {}
+
+func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
+func (*UnlockRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *UnlockRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UnlockRequest) GetLockId() string {
+	if x != nil {
+		return x.LockId
+	}
+	return ""
+}
+
+type UnlockResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockResponse) Reset() {
+	*x = UnlockResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockResponse) ProtoMessage() {}
+
+func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
+func (*UnlockResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{68}
+}
+
+type KeepAliveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       int64                  `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepAliveRequest) Reset() {
+	*x = KeepAliveRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepAliveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepAliveRequest) ProtoMessage() {}
+
+func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
+func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *KeepAliveRequest) GetSession() int64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+type KeepAliveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TtlMs         int64                  `protobuf:"varint,1,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepAliveResponse) Reset() {
+	*x = KeepAliveResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepAliveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepAliveResponse) ProtoMessage() {}
+
+func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
+func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *KeepAliveResponse) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
 var File_nefele_v1_nefele_proto protoreflect.FileDescriptor
 
 const file_nefele_v1_nefele_proto_rawDesc = "" +
@@ -4375,7 +4717,27 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"V\n" +
 	"\x11WatchNameResponse\x12-\n" +
 	"\x04name\x18\x01 \x01(\v2\x19.nefele.v1.RegisteredNameR\x04name\x12\x12\n" +
-	"\x04gone\x18\x02 \x01(\bR\x04gone*\xbd\x03\n" +
+	"\x04gone\x18\x02 \x01(\bR\x04gone\"d\n" +
+	"\vLockRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03try\x18\x02 \x01(\bR\x03try\x12\x18\n" +
+	"\asession\x18\x03 \x01(\x03R\asession\x12\x15\n" +
+	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\"\xa9\x01\n" +
+	"\fLockResponse\x12\x12\n" +
+	"\x04held\x18\x01 \x01(\bR\x04held\x12\x17\n" +
+	"\alock_id\x18\x02 \x01(\tR\x06lockId\x12#\n" +
+	"\rfencing_token\x18\x03 \x01(\x03R\ffencingToken\x12\x18\n" +
+	"\asession\x18\x04 \x01(\x03R\asession\x12\x15\n" +
+	"\x06ttl_ms\x18\x05 \x01(\x03R\x05ttlMs\x12\x16\n" +
+	"\x06holder\x18\x06 \x01(\tR\x06holder\"<\n" +
+	"\rUnlockRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
+	"\alock_id\x18\x02 \x01(\tR\x06lockId\"\x10\n" +
+	"\x0eUnlockResponse\",\n" +
+	"\x10KeepAliveRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\x03R\asession\"*\n" +
+	"\x11KeepAliveResponse\x12\x15\n" +
+	"\x06ttl_ms\x18\x01 \x01(\x03R\x05ttlMs*\xee\x03\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16REASON_NO_SUCH_PROCESS\x10\x01\x12\x1b\n" +
@@ -4394,7 +4756,9 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x14REASON_KEY_NOT_FOUND\x10\r\x12\x17\n" +
 	"\x13REASON_NO_SUCH_NAME\x10\x0e\x12\x18\n" +
 	"\x14REASON_NOT_A_PROCESS\x10\x0f\x12\x1a\n" +
-	"\x16REASON_UNAUTHENTICATED\x10\x10*\x83\x01\n" +
+	"\x16REASON_UNAUTHENTICATED\x10\x10\x12\x13\n" +
+	"\x0fREASON_NOT_HELD\x10\x11\x12\x1a\n" +
+	"\x16REASON_NO_SUCH_SESSION\x10\x12*\x83\x01\n" +
 	"\rRestartPolicy\x12\x1e\n" +
 	"\x1aRESTART_POLICY_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RESTART_POLICY_NEVER\x10\x01\x12\x1d\n" +
@@ -4445,7 +4809,11 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"Unregister\x12\x1c.nefele.v1.UnregisterRequest\x1a\x1d.nefele.v1.UnregisterResponse\x12=\n" +
 	"\x06Lookup\x12\x18.nefele.v1.LookupRequest\x1a\x19.nefele.v1.LookupResponse\x12F\n" +
 	"\tListNames\x12\x1b.nefele.v1.ListNamesRequest\x1a\x1c.nefele.v1.ListNamesResponse\x12H\n" +
-	"\tWatchName\x12\x1b.nefele.v1.WatchNameRequest\x1a\x1c.nefele.v1.WatchNameResponse0\x01B1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
+	"\tWatchName\x12\x1b.nefele.v1.WatchNameRequest\x1a\x1c.nefele.v1.WatchNameResponse0\x012\xcd\x01\n" +
+	"\vLockService\x127\n" +
+	"\x04Lock\x12\x16.nefele.v1.LockRequest\x1a\x17.nefele.v1.LockResponse\x12=\n" +
+	"\x06Unlock\x12\x18.nefele.v1.UnlockRequest\x1a\x19.nefele.v1.UnlockResponse\x12F\n" +
+	"\tKeepAlive\x12\x1b.nefele.v1.KeepAliveRequest\x1a\x1c.nefele.v1.KeepAliveResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
 
 var (
 	file_nefele_v1_nefele_proto_rawDescOnce sync.Once
@@ -4460,7 +4828,7 @@ func file_nefele_v1_nefele_proto_rawDescGZIP() []byte {
 }
 
 var file_nefele_v1_nefele_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
+var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_nefele_v1_nefele_proto_goTypes = []any{
 	(Reason)(0),                             // 0: nefele.v1.Reason
 	(RestartPolicy)(0),                      // 1: nefele.v1.RestartPolicy
@@ -4531,7 +4899,13 @@ var file_nefele_v1_nefele_proto_goTypes = []any{
 	(*ListNamesResponse)(nil),               // 66: nefele.v1.ListNamesResponse
 	(*WatchNameRequest)(nil),                // 67: nefele.v1.WatchNameRequest
 	(*WatchNameResponse)(nil),               // 68: nefele.v1.WatchNameResponse
-	nil,                                     // 69: nefele.v1.Node.LabelsEntry
+	(*LockRequest)(nil),                     // 69: nefele.v1.LockRequest
+	(*LockResponse)(nil),                    // 70: nefele.v1.LockResponse
+	(*UnlockRequest)(nil),                   // 71: nefele.v1.UnlockRequest
+	(*UnlockResponse)(nil),                  // 72: nefele.v1.UnlockResponse
+	(*KeepAliveRequest)(nil),                // 73: nefele.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),               // 74: nefele.v1.KeepAliveResponse
+	nil,                                     // 75: nefele.v1.Node.LabelsEntry
 }
 var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	14, // 0: nefele.v1.ScaleResponse.processes:type_name -> nefele.v1.Process
@@ -4559,7 +4933,7 @@ var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	2,  // 22: nefele.v1.Event.from:type_name -> nefele.v1.State
 	2,  // 23: nefele.v1.Event.to:type_name -> nefele.v1.State
 	37, // 24: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
-	69, // 25: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
+	75, // 25: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
 	40, // 26: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
 	44, // 27: nefele.v1.KVServiceGetResponse.kv:type_name -> nefele.v1.KeyValue
 	44, // 28: nefele.v1.KVServiceCompareAndSwapResponse.current:type_name -> nefele.v1.KeyValue
@@ -4597,35 +4971,41 @@ var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	63, // 60: nefele.v1.NameService.Lookup:input_type -> nefele.v1.LookupRequest
 	65, // 61: nefele.v1.NameService.ListNames:input_type -> nefele.v1.ListNamesRequest
 	67, // 62: nefele.v1.NameService.WatchName:input_type -> nefele.v1.WatchNameRequest
-	16, // 63: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
-	18, // 64: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
-	20, // 65: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
-	22, // 66: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
-	24, // 67: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
-	26, // 68: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
-	28, // 69: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
-	30, // 70: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
-	35, // 71: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
-	38, // 72: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
-	5,  // 73: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
-	41, // 74: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
-	43, // 75: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
-	11, // 76: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
-	7,  // 77: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
-	9,  // 78: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
-	46, // 79: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
-	48, // 80: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
-	50, // 81: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
-	52, // 82: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
-	54, // 83: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
-	57, // 84: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
-	60, // 85: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
-	62, // 86: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
-	64, // 87: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
-	66, // 88: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
-	68, // 89: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
-	63, // [63:90] is the sub-list for method output_type
-	36, // [36:63] is the sub-list for method input_type
+	69, // 63: nefele.v1.LockService.Lock:input_type -> nefele.v1.LockRequest
+	71, // 64: nefele.v1.LockService.Unlock:input_type -> nefele.v1.UnlockRequest
+	73, // 65: nefele.v1.LockService.KeepAlive:input_type -> nefele.v1.KeepAliveRequest
+	16, // 66: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
+	18, // 67: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
+	20, // 68: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
+	22, // 69: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
+	24, // 70: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
+	26, // 71: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
+	28, // 72: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
+	30, // 73: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
+	35, // 74: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
+	38, // 75: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
+	5,  // 76: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
+	41, // 77: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
+	43, // 78: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
+	11, // 79: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
+	7,  // 80: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
+	9,  // 81: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
+	46, // 82: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
+	48, // 83: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
+	50, // 84: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
+	52, // 85: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
+	54, // 86: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
+	57, // 87: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
+	60, // 88: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
+	62, // 89: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
+	64, // 90: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
+	66, // 91: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
+	68, // 92: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
+	70, // 93: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
+	72, // 94: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
+	74, // 95: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
+	66, // [66:96] is the sub-list for method output_type
+	36, // [36:66] is the sub-list for method input_type
 	36, // [36:36] is the sub-list for extension type_name
 	36, // [36:36] is the sub-list for extension extendee
 	0,  // [0:36] is the sub-list for field type_name
@@ -4656,9 +5036,9 @@ func file_nefele_v1_nefele_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nefele_v1_nefele_proto_rawDesc), len(file_nefele_v1_nefele_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   66,
+			NumMessages:   72,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   5,
 		},
 		GoTypes:           file_nefele_v1_nefele_proto_goTypes,
 		DependencyIndexes: file_nefele_v1_nefele_proto_depIdxs,

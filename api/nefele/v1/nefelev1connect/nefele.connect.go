@@ -32,6 +32,8 @@ const (
 	KVServiceName = "nefele.v1.KVService"
 	// NameServiceName is the fully-qualified name of the NameService service.
 	NameServiceName = "nefele.v1.NameService"
+	// LockServiceName is the fully-qualified name of the LockService service.
+	LockServiceName = "nefele.v1.LockService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -98,6 +100,12 @@ const (
 	NameServiceListNamesProcedure = "/nefele.v1.NameService/ListNames"
 	// NameServiceWatchNameProcedure is the fully-qualified name of the NameService's WatchName RPC.
 	NameServiceWatchNameProcedure = "/nefele.v1.NameService/WatchName"
+	// LockServiceLockProcedure is the fully-qualified name of the LockService's Lock RPC.
+	LockServiceLockProcedure = "/nefele.v1.LockService/Lock"
+	// LockServiceUnlockProcedure is the fully-qualified name of the LockService's Unlock RPC.
+	LockServiceUnlockProcedure = "/nefele.v1.LockService/Unlock"
+	// LockServiceKeepAliveProcedure is the fully-qualified name of the LockService's KeepAlive RPC.
+	LockServiceKeepAliveProcedure = "/nefele.v1.LockService/KeepAlive"
 )
 
 // ProcessServiceClient is a client for the nefele.v1.ProcessService service.
@@ -1070,4 +1078,136 @@ func (UnimplementedNameServiceHandler) ListNames(context.Context, *connect.Reque
 
 func (UnimplementedNameServiceHandler) WatchName(context.Context, *connect.Request[v1.WatchNameRequest], *connect.ServerStream[v1.WatchNameResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.NameService.WatchName is not implemented"))
+}
+
+// LockServiceClient is a client for the nefele.v1.LockService service.
+type LockServiceClient interface {
+	// Lock takes the lock, waiting while another holds it (unless try is
+	// set: then it returns at once, held or not). Waiting holders get it in
+	// the order they asked.
+	Lock(context.Context, *connect.Request[v1.LockRequest]) (*connect.Response[v1.LockResponse], error)
+	// Unlock releases a lock this caller holds (by its lock id).
+	Unlock(context.Context, *connect.Request[v1.UnlockRequest]) (*connect.Response[v1.UnlockResponse], error)
+	// KeepAlive renews a session, before its TTL runs out.
+	KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error)
+}
+
+// NewLockServiceClient constructs a client for the nefele.v1.LockService service. By default, it
+// uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewLockServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) LockServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	lockServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("LockService").Methods()
+	return &lockServiceClient{
+		lock: connect.NewClient[v1.LockRequest, v1.LockResponse](
+			httpClient,
+			baseURL+LockServiceLockProcedure,
+			connect.WithSchema(lockServiceMethods.ByName("Lock")),
+			connect.WithClientOptions(opts...),
+		),
+		unlock: connect.NewClient[v1.UnlockRequest, v1.UnlockResponse](
+			httpClient,
+			baseURL+LockServiceUnlockProcedure,
+			connect.WithSchema(lockServiceMethods.ByName("Unlock")),
+			connect.WithClientOptions(opts...),
+		),
+		keepAlive: connect.NewClient[v1.KeepAliveRequest, v1.KeepAliveResponse](
+			httpClient,
+			baseURL+LockServiceKeepAliveProcedure,
+			connect.WithSchema(lockServiceMethods.ByName("KeepAlive")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// lockServiceClient implements LockServiceClient.
+type lockServiceClient struct {
+	lock      *connect.Client[v1.LockRequest, v1.LockResponse]
+	unlock    *connect.Client[v1.UnlockRequest, v1.UnlockResponse]
+	keepAlive *connect.Client[v1.KeepAliveRequest, v1.KeepAliveResponse]
+}
+
+// Lock calls nefele.v1.LockService.Lock.
+func (c *lockServiceClient) Lock(ctx context.Context, req *connect.Request[v1.LockRequest]) (*connect.Response[v1.LockResponse], error) {
+	return c.lock.CallUnary(ctx, req)
+}
+
+// Unlock calls nefele.v1.LockService.Unlock.
+func (c *lockServiceClient) Unlock(ctx context.Context, req *connect.Request[v1.UnlockRequest]) (*connect.Response[v1.UnlockResponse], error) {
+	return c.unlock.CallUnary(ctx, req)
+}
+
+// KeepAlive calls nefele.v1.LockService.KeepAlive.
+func (c *lockServiceClient) KeepAlive(ctx context.Context, req *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error) {
+	return c.keepAlive.CallUnary(ctx, req)
+}
+
+// LockServiceHandler is an implementation of the nefele.v1.LockService service.
+type LockServiceHandler interface {
+	// Lock takes the lock, waiting while another holds it (unless try is
+	// set: then it returns at once, held or not). Waiting holders get it in
+	// the order they asked.
+	Lock(context.Context, *connect.Request[v1.LockRequest]) (*connect.Response[v1.LockResponse], error)
+	// Unlock releases a lock this caller holds (by its lock id).
+	Unlock(context.Context, *connect.Request[v1.UnlockRequest]) (*connect.Response[v1.UnlockResponse], error)
+	// KeepAlive renews a session, before its TTL runs out.
+	KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error)
+}
+
+// NewLockServiceHandler builds an HTTP handler from the service implementation. It returns the path
+// on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewLockServiceHandler(svc LockServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	lockServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("LockService").Methods()
+	lockServiceLockHandler := connect.NewUnaryHandler(
+		LockServiceLockProcedure,
+		svc.Lock,
+		connect.WithSchema(lockServiceMethods.ByName("Lock")),
+		connect.WithHandlerOptions(opts...),
+	)
+	lockServiceUnlockHandler := connect.NewUnaryHandler(
+		LockServiceUnlockProcedure,
+		svc.Unlock,
+		connect.WithSchema(lockServiceMethods.ByName("Unlock")),
+		connect.WithHandlerOptions(opts...),
+	)
+	lockServiceKeepAliveHandler := connect.NewUnaryHandler(
+		LockServiceKeepAliveProcedure,
+		svc.KeepAlive,
+		connect.WithSchema(lockServiceMethods.ByName("KeepAlive")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/nefele.v1.LockService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case LockServiceLockProcedure:
+			lockServiceLockHandler.ServeHTTP(w, r)
+		case LockServiceUnlockProcedure:
+			lockServiceUnlockHandler.ServeHTTP(w, r)
+		case LockServiceKeepAliveProcedure:
+			lockServiceKeepAliveHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedLockServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedLockServiceHandler struct{}
+
+func (UnimplementedLockServiceHandler) Lock(context.Context, *connect.Request[v1.LockRequest]) (*connect.Response[v1.LockResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.LockService.Lock is not implemented"))
+}
+
+func (UnimplementedLockServiceHandler) Unlock(context.Context, *connect.Request[v1.UnlockRequest]) (*connect.Response[v1.UnlockResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.LockService.Unlock is not implemented"))
+}
+
+func (UnimplementedLockServiceHandler) KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.LockService.KeepAlive is not implemented"))
 }

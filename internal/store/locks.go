@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/nefele/nefele/internal/model"
+)
+
+func (s *Store) lockPrefix(name string) string { return s.userPrefix() + "locks/" + name + "/" }
+
+// leaseName is how a lease names its place in a queue.
+func leaseName(id clientv3.LeaseID) string { return strconv.FormatInt(int64(id), 16) }
+
+// Enqueue puts lease's place in the queue at prefix (a key bound to the
+// lease, with value) unless it has one, and returns its key, its create
+// revision (the order of the queue and, for a lock, the fencing token) and
+// whether this call made it.
+func (s *Store) Enqueue(ctx context.Context, prefix string, lease clientv3.LeaseID, value string) (string, int64, bool, error) {
+	key := prefix + leaseName(lease)
+	res, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, value, clientv3.WithLease(lease)), clientv3.OpGet(key)).
+		Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return "", 0, false, noSession(lease)
+		}
+		return "", 0, false, writeErr("enqueue at "+prefix, err)
+	}
+	kvs := res.Responses[len(res.Responses)-1].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return "", 0, false, noSession(lease) // its lease expired at once
+	}
+	return key, kvs[0].CreateRevision, res.Succeeded, nil
+}
+
+// Predecessor returns the key just ahead of the one created at rev in the
+// queue at prefix, or "" when that one is first.
+func (s *Store) Predecessor(ctx context.Context, prefix string, rev int64) (string, error) {
+	res, err := s.get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(rev-1),
+		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(1), clientv3.WithKeysOnly())
+	if err != nil || len(res.Kvs) == 0 {
+		return "", err
+	}
+	return string(res.Kvs[0].Key), nil
+}
+
+// WaitFirst waits until the key created at rev is first in the queue at
+// prefix. Each wait on the key ahead opens its watch before it looks, so
+// that the hand-over is seen as it happens (a watch from an older revision
+// is served by etcd's catch-up loop, every 100 ms).
+func (s *Store) WaitFirst(ctx context.Context, prefix string, rev int64) error {
+	for {
+		pred, err := s.Predecessor(ctx, prefix, rev)
+		if err != nil || pred == "" {
+			return err
+		}
+		if err := s.waitGone(ctx, pred); err != nil {
+			return err
+		}
+	}
+}
+
+// waitGone returns once key does not exist.
+func (s *Store) waitGone(ctx context.Context, key string) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := s.c.Watch(wctx, key, clientv3.WithCreatedNotify())
+	if wr, ok := <-wch; !ok || wr.Err() != nil || !wr.Created {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &model.SubjectError{Err: model.ErrUnavailable, Msg: fmt.Sprintf("watch %s: the store is unavailable; try again", key)}
+	}
+	res, err := s.get(ctx, key, clientv3.WithCountOnly())
+	if err != nil || res.Count == 0 {
+		return err
+	}
+	for wr := range wch {
+		if wr.Err() != nil {
+			break
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				return nil
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return &model.SubjectError{Err: model.ErrUnavailable, Msg: fmt.Sprintf("watch %s: the store is unavailable; try again", key)}
+}
+
+// Dequeue removes key (a place in a queue) and returns its value and
+// whether it was there.
+func (s *Store) Dequeue(ctx context.Context, key string) (string, bool, error) {
+	res, err := s.c.Delete(ctx, key, clientv3.WithPrevKV())
+	if err != nil {
+		return "", false, writeErr("release "+key, err)
+	}
+	if len(res.PrevKvs) == 0 {
+		return "", false, nil
+	}
+	return string(res.PrevKvs[0].Value), true, nil
+}
+
+// LockKey returns the key of lease's place in the queue of lock name.
+func (s *Store) LockKey(name string, lease clientv3.LeaseID) string {
+	return s.lockPrefix(name) + leaseName(lease)
+}
+
+// LockQueue returns the prefix of the queue of lock name.
+func (s *Store) LockQueue(name string) string { return s.lockPrefix(name) }
+
+// Holder returns the lease name and create revision of the first in the
+// queue at prefix, or "" when it is empty.
+func (s *Store) Holder(ctx context.Context, prefix string) (string, int64, error) {
+	res, err := s.get(ctx, prefix, clientv3.WithFirstCreate()...)
+	if err != nil || len(res.Kvs) == 0 {
+		return "", 0, err
+	}
+	return string(res.Kvs[0].Key[len(prefix):]), res.Kvs[0].CreateRevision, nil
+}
+
+// OpenSession grants a session: a lease of ttl seconds that its caller
+// keeps alive with KeepAliveSession.
+func (s *Store) OpenSession(ctx context.Context, ttl int64) (clientv3.LeaseID, error) {
+	l, err := s.c.Grant(ctx, ttl)
+	if err != nil {
+		return 0, writeErr("open a session", err)
+	}
+	return l.ID, nil
+}
+
+// KeepAliveSession renews session and returns its TTL in seconds.
+func (s *Store) KeepAliveSession(ctx context.Context, session clientv3.LeaseID) (int64, error) {
+	res, err := s.c.KeepAliveOnce(ctx, session)
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return 0, noSession(session)
+	}
+	if err != nil {
+		return 0, writeErr("keep the session alive", err)
+	}
+	return res.TTL, nil
+}
+
+// SessionAlive reports whether session still lives.
+func (s *Store) SessionAlive(ctx context.Context, session clientv3.LeaseID) error {
+	res, err := s.c.TimeToLive(ctx, session)
+	if err != nil {
+		return writeErr("look up the session", err)
+	}
+	if res.TTL <= 0 {
+		return noSession(session)
+	}
+	return nil
+}
+
+// CloseSession revokes session: what it holds is released.
+func (s *Store) CloseSession(ctx context.Context, session clientv3.LeaseID) error {
+	_, err := s.c.Revoke(ctx, session)
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return writeErr("close the session", err)
+	}
+	return nil
+}
+
+func noSession(id clientv3.LeaseID) error {
+	return &model.SubjectError{Subject: strconv.FormatInt(int64(id), 10), Err: model.ErrNoSession,
+		Msg: fmt.Sprintf("no such session: %d (it expired: keep it alive within its TTL, or lock again)", id)}
+}
