@@ -50,6 +50,7 @@ type Client struct {
 	kv      nefelev1connect.KVServiceClient
 	names   nefelev1connect.NameServiceClient
 	locks   nefelev1connect.LockServiceClient
+	sess    session // what a client that is no process holds its locks on
 }
 
 // The environment the agent gives each process it runs.
@@ -177,8 +178,10 @@ func baseURL(addr string) (string, error) {
 // Addr returns the agent address the client was made with.
 func (c *Client) Addr() string { return c.addr }
 
-// Close releases the client's idle connections.
+// Close releases what the client holds on its session (locks, when it is
+// no managed process) and its idle connections.
 func (c *Client) Close() error {
+	c.closeSession()
 	c.http.CloseIdleConnections()
 	return nil
 }

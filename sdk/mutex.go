@@ -2,10 +2,8 @@ package nefele
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -14,21 +12,19 @@ import (
 
 // Mutex is a cluster-wide lock of the tenant. Held by a managed process
 // (a client made by Connect in it), it is released when the process ends,
-// however it ends; held by any other client, it lives on a session that
-// the Mutex keeps alive until Unlock (or until the client's process dies:
-// then within the session's TTL). Each holding has a fencing token that
-// strictly increases across holders. A Mutex is safe for concurrent use;
-// it holds the lock once at a time.
+// however it ends; held by any other client, it lives on the client's
+// session, which the client keeps alive until Close (or until its process
+// dies: then the cluster releases it within the session's TTL). Each
+// holding has a fencing token that strictly increases across holders. A
+// Mutex is safe for concurrent use; it holds the lock once at a time.
 type Mutex struct {
 	c    *Client
 	name string
 
-	mu      sync.Mutex // guards the fields below
-	lockID  string
-	token   int64
-	session int64
-	stop    chan struct{} // closed to stop keeping the session alive
-	lost    chan struct{} // closed when the session expired while held
+	mu     sync.Mutex // guards the fields below
+	lockID string
+	token  int64
+	lost   <-chan struct{} // closed when the session expired while held
 }
 
 // Mutex returns the lock name of the client's tenant.
@@ -55,42 +51,19 @@ func (m *Mutex) lock(ctx context.Context, try bool) (bool, int64, error) {
 	if m.lockID != "" {
 		return false, 0, fmt.Errorf("lock %s: this Mutex holds it already (token %d)", m.name, m.token)
 	}
-	res, err := m.c.locks.Lock(ctx, connect.NewRequest(&nefelev1.LockRequest{Name: m.name, Try: try}))
+	session, lost, err := m.c.holdOn(ctx)
+	if err != nil {
+		return false, 0, err
+	}
+	res, err := m.c.locks.Lock(ctx, connect.NewRequest(&nefelev1.LockRequest{Name: m.name, Try: try, Session: session}))
 	if err != nil {
 		return false, 0, m.c.wrapErr(err)
 	}
-	r := res.Msg
-	if !r.Held {
+	if !res.Msg.Held {
 		return false, 0, nil
 	}
-	m.lockID, m.token, m.session = r.LockId, r.FencingToken, r.Session
-	m.lost = make(chan struct{})
-	if r.Session != 0 {
-		m.stop = make(chan struct{})
-		go m.keepAlive(r.Session, time.Duration(r.TtlMs)*time.Millisecond, m.stop, m.lost)
-	}
-	return true, r.FencingToken, nil
-}
-
-// keepAlive renews session every third of its ttl until stop is closed,
-// and closes lost if the session expires.
-func (m *Mutex) keepAlive(session int64, ttl time.Duration, stop, lost chan struct{}) {
-	t := time.NewTicker(max(ttl/3, 100*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), ttl)
-		_, err := m.c.locks.KeepAlive(ctx, connect.NewRequest(&nefelev1.KeepAliveRequest{Session: session}))
-		cancel()
-		if err != nil && errors.Is(m.c.wrapErr(err), ErrNoSession) {
-			close(lost)
-			return
-		}
-	}
+	m.lockID, m.token, m.lost = res.Msg.LockId, res.Msg.FencingToken, lost
+	return true, res.Msg.FencingToken, nil
 }
 
 // Token returns the fencing token of the current holding (0: not held).
@@ -100,9 +73,10 @@ func (m *Mutex) Token() int64 {
 	return m.token
 }
 
-// Lost returns a channel closed if the lock's session expired while held
+// Lost returns a channel closed if the session the lock is held on expired
 // (the client could not reach the cluster within the TTL): the lock is no
-// longer this client's. It is nil when the lock is not held.
+// longer this client's. It is nil for a managed process, whose lock goes
+// only with it, and when the lock is not held.
 func (m *Mutex) Lost() <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -118,10 +92,6 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 		return fmt.Errorf("%w: unlock %s: this Mutex does not hold it", ErrNotHeld, m.name)
 	}
 	_, err := m.c.locks.Unlock(ctx, connect.NewRequest(&nefelev1.UnlockRequest{Name: m.name, LockId: m.lockID}))
-	if m.stop != nil {
-		close(m.stop)
-		m.stop = nil
-	}
-	m.lockID, m.token, m.session, m.lost = "", 0, 0, nil
+	m.lockID, m.token, m.lost = "", 0, nil
 	return m.c.wrapErr(err)
 }

@@ -2,8 +2,11 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -11,6 +14,32 @@ import (
 	"github.com/nefele/nefele/internal/apiserver"
 	"github.com/nefele/nefele/internal/model"
 )
+
+// OpenSession implements apiserver.Backend.
+func (a *Agent) OpenSession(ctx context.Context, ttl time.Duration) (int64, time.Duration, error) {
+	ttl, err := a.sessionTTL(ttl)
+	if err != nil {
+		return 0, 0, err
+	}
+	id, err := a.store.OpenSession(ctx, int64(ttl/time.Second))
+	return int64(id), ttl, err
+}
+
+// CloseSession implements apiserver.Backend.
+func (a *Agent) CloseSession(ctx context.Context, session int64) error {
+	return a.store.CloseSession(ctx, clientv3.LeaseID(session))
+}
+
+// sessionTTL checks a session's ttl; 0 is the agent's lease TTL.
+func (a *Agent) sessionTTL(ttl time.Duration) (time.Duration, error) {
+	if ttl == 0 {
+		ttl = a.cfg.LeaseTTL
+	}
+	if ttl < time.Second || ttl%time.Second != 0 {
+		return 0, model.Invalid(ttl.String(), fmt.Sprintf("invalid session ttl %s: use whole seconds, 1s or more", ttl))
+	}
+	return ttl, nil
+}
 
 // holder returns the lease to hold a lock (or a candidacy) on: the given
 // session's, the calling process's, or a new session of ttl for a caller
@@ -23,11 +52,9 @@ func (a *Agent) holder(ctx context.Context, caller *model.Process, session int64
 		lease, err := a.leaseOf(ctx, caller)
 		return lease, false, err
 	}
-	if ttl <= 0 {
-		ttl = a.cfg.LeaseTTL
-	}
-	if ttl < time.Second || ttl%time.Second != 0 {
-		return 0, false, model.Invalid(ttl.String(), fmt.Sprintf("invalid session ttl %s: use whole seconds, 1s or more", ttl))
+	ttl, err = a.sessionTTL(ttl)
+	if err != nil {
+		return 0, false, err
 	}
 	lease, err = a.store.OpenSession(ctx, int64(ttl/time.Second))
 	return lease, err == nil, err
@@ -42,7 +69,11 @@ func (a *Agent) Lock(ctx context.Context, caller *model.Process, name string, tr
 	if err != nil {
 		return apiserver.LockResult{}, err
 	}
-	res := apiserver.LockResult{LockID: strconv.FormatInt(int64(lease), 16)}
+	// A lock id is the holder's lease and a nonce: each Lock has its own
+	// place in the queue, even two of one holder.
+	nonce := make([]byte, 6)
+	rand.Read(nonce)
+	res := apiserver.LockResult{LockID: strconv.FormatInt(int64(lease), 16) + "." + hex.EncodeToString(nonce)}
 	if opened || session != 0 {
 		res.Session = int64(lease)
 		res.TTL = ttl
@@ -65,28 +96,27 @@ func (a *Agent) Lock(ctx context.Context, caller *model.Process, name string, tr
 		owner = string(caller.GPID)
 	}
 	queue := a.store.LockQueue(name)
-	key, rev, made, err := a.store.Enqueue(ctx, queue, lease, owner)
+	place, err := a.store.Enqueue(ctx, queue, res.LockID, lease, owner)
 	if err != nil {
 		undo()
 		return apiserver.LockResult{}, err
 	}
-	res.FencingToken = rev
+	res.FencingToken = place.Rev
+	if place.First {
+		res.Held = true
+		return res, nil
+	}
 	if try {
-		pred, err := a.store.Predecessor(ctx, queue, rev)
-		if err != nil || pred == "" {
-			res.Held = err == nil
-			return res, err
-		}
-		if made {
-			a.store.Dequeue(context.WithoutCancel(ctx), key)
+		if place.Made {
+			a.store.Dequeue(context.WithoutCancel(ctx), place.Key)
 		}
 		undo()
 		holder, _, err := a.store.Holder(ctx, queue)
 		return apiserver.LockResult{Holder: holder}, err
 	}
-	if err := a.store.WaitFirst(ctx, queue, rev); err != nil {
-		if made {
-			a.store.Dequeue(context.WithoutCancel(ctx), key)
+	if err := a.store.WaitFirst(ctx, queue, place.Rev); err != nil {
+		if place.Made {
+			a.store.Dequeue(context.WithoutCancel(ctx), place.Key)
 		}
 		undo()
 		return apiserver.LockResult{}, err
@@ -100,11 +130,12 @@ func (a *Agent) Unlock(ctx context.Context, name, lockID string) error {
 	if err := model.ValidateKey(name); err != nil {
 		return err
 	}
-	id, err := strconv.ParseInt(lockID, 16, 64)
-	if err != nil || id == 0 {
+	leaseHex, _, _ := strings.Cut(lockID, ".")
+	id, err := strconv.ParseInt(leaseHex, 16, 64)
+	if err != nil || id == 0 || !strings.Contains(lockID, ".") || strings.Contains(lockID, "/") {
 		return model.Invalid(lockID, fmt.Sprintf("invalid lock id %q: use the lock_id that Lock returned", lockID))
 	}
-	owner, ok, err := a.store.Dequeue(ctx, a.store.LockKey(name, clientv3.LeaseID(id)))
+	owner, ok, err := a.store.Dequeue(ctx, a.store.LockKey(name, lockID))
 	if err == nil && !ok {
 		err = &model.SubjectError{Subject: name, Err: model.ErrNotHeld,
 			Msg: fmt.Sprintf("lock %s is not held by %s (released already, or its holder ended)", name, lockID)}

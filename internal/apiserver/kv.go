@@ -31,6 +31,8 @@ type PrimitivesBackend interface {
 	Lock(ctx context.Context, caller *model.Process, name string, try bool, session int64, ttl time.Duration) (LockResult, error)
 	Unlock(ctx context.Context, name, lockID string) error
 	KeepAlive(ctx context.Context, session int64) (time.Duration, error)
+	OpenSession(ctx context.Context, ttl time.Duration) (int64, time.Duration, error)
+	CloseSession(ctx context.Context, session int64) error
 }
 
 // LockResult is the outcome of a Lock.
@@ -229,6 +231,26 @@ func (s lockServer) Unlock(ctx context.Context, req *connect.Request[nefelev1.Un
 		return nil, toWire(err)
 	}
 	return connect.NewResponse(&nefelev1.UnlockResponse{}), nil
+}
+
+// OpenSession implements LockService.OpenSession.
+func (s lockServer) OpenSession(ctx context.Context, req *connect.Request[nefelev1.OpenSessionRequest]) (*connect.Response[nefelev1.OpenSessionResponse], error) {
+	if req.Msg.TtlMs < 0 {
+		return nil, toWire(model.Invalid("", "invalid ttl_ms: use 0 (the agent's lease TTL) or more"))
+	}
+	id, ttl, err := s.b.OpenSession(ctx, time.Duration(req.Msg.TtlMs)*time.Millisecond)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.OpenSessionResponse{Session: id, TtlMs: ttl.Milliseconds()}), nil
+}
+
+// CloseSession implements LockService.CloseSession.
+func (s lockServer) CloseSession(ctx context.Context, req *connect.Request[nefelev1.CloseSessionRequest]) (*connect.Response[nefelev1.CloseSessionResponse], error) {
+	if err := s.b.CloseSession(ctx, req.Msg.Session); err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.CloseSessionResponse{}), nil
 }
 
 // KeepAlive implements LockService.KeepAlive.

@@ -14,29 +14,39 @@ import (
 
 func (s *Store) lockPrefix(name string) string { return s.userPrefix() + "locks/" + name + "/" }
 
-// leaseName is how a lease names its place in a queue.
-func leaseName(id clientv3.LeaseID) string { return strconv.FormatInt(int64(id), 16) }
+// A Place is a place in a queue.
+type Place struct {
+	Key string
+	// Rev is the key's create revision: the order of the queue and, for a
+	// lock, the fencing token.
+	Rev int64
+	// Made is set when the call that returned it made it; First when it
+	// was first in the queue then.
+	Made, First bool
+}
 
-// Enqueue puts lease's place in the queue at prefix (a key bound to the
-// lease, with value) unless it has one, and returns its key, its create
-// revision (the order of the queue and, for a lock, the fencing token) and
-// whether this call made it.
-func (s *Store) Enqueue(ctx context.Context, prefix string, lease clientv3.LeaseID, value string) (string, int64, bool, error) {
-	key := prefix + leaseName(lease)
+// Enqueue puts the place id in the queue at prefix (a key bound to lease,
+// with value) unless it is there, and returns it, in one round trip.
+func (s *Store) Enqueue(ctx context.Context, prefix, id string, lease clientv3.LeaseID, value string) (Place, error) {
+	key := prefix + id
+	first := clientv3.OpGet(prefix, append(clientv3.WithFirstCreate(), clientv3.WithKeysOnly())...)
 	res, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, value, clientv3.WithLease(lease)), clientv3.OpGet(key)).
-		Else(clientv3.OpGet(key)).Commit()
+		Then(clientv3.OpPut(key, value, clientv3.WithLease(lease)), clientv3.OpGet(key), first).
+		Else(clientv3.OpGet(key), first).Commit()
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			return "", 0, false, noSession(lease)
+			return Place{}, noSession(lease)
 		}
-		return "", 0, false, writeErr("enqueue at "+prefix, err)
+		return Place{}, writeErr("enqueue at "+prefix, err)
 	}
-	kvs := res.Responses[len(res.Responses)-1].GetResponseRange().Kvs
+	n := len(res.Responses)
+	kvs := res.Responses[n-2].GetResponseRange().Kvs
 	if len(kvs) == 0 {
-		return "", 0, false, noSession(lease) // its lease expired at once
+		return Place{}, noSession(lease) // its lease expired at once
 	}
-	return key, kvs[0].CreateRevision, res.Succeeded, nil
+	head := res.Responses[n-1].GetResponseRange().Kvs
+	return Place{Key: key, Rev: kvs[0].CreateRevision, Made: res.Succeeded,
+		First: len(head) == 1 && string(head[0].Key) == key}, nil
 }
 
 // Predecessor returns the key just ahead of the one created at rev in the
@@ -110,10 +120,8 @@ func (s *Store) Dequeue(ctx context.Context, key string) (string, bool, error) {
 	return string(res.PrevKvs[0].Value), true, nil
 }
 
-// LockKey returns the key of lease's place in the queue of lock name.
-func (s *Store) LockKey(name string, lease clientv3.LeaseID) string {
-	return s.lockPrefix(name) + leaseName(lease)
-}
+// LockKey returns the key of the place id in the queue of lock name.
+func (s *Store) LockKey(name, id string) string { return s.lockPrefix(name) + id }
 
 // LockQueue returns the prefix of the queue of lock name.
 func (s *Store) LockQueue(name string) string { return s.lockPrefix(name) }

@@ -4128,6 +4128,184 @@ func (x *WatchNameResponse) GetGone() bool {
 	return false
 }
 
+type OpenSessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ttl_ms is the session's time to live, whole seconds (default: the
+	// agent's lease TTL).
+	TtlMs         int64 `protobuf:"varint,1,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenSessionRequest) Reset() {
+	*x = OpenSessionRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenSessionRequest) ProtoMessage() {}
+
+func (x *OpenSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenSessionRequest.ProtoReflect.Descriptor instead.
+func (*OpenSessionRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *OpenSessionRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+type OpenSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       int64                  `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,2,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenSessionResponse) Reset() {
+	*x = OpenSessionResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenSessionResponse) ProtoMessage() {}
+
+func (x *OpenSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenSessionResponse.ProtoReflect.Descriptor instead.
+func (*OpenSessionResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *OpenSessionResponse) GetSession() int64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *OpenSessionResponse) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+type CloseSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       int64                  `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseSessionRequest) Reset() {
+	*x = CloseSessionRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseSessionRequest) ProtoMessage() {}
+
+func (x *CloseSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseSessionRequest.ProtoReflect.Descriptor instead.
+func (*CloseSessionRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *CloseSessionRequest) GetSession() int64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+type CloseSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseSessionResponse) Reset() {
+	*x = CloseSessionResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseSessionResponse) ProtoMessage() {}
+
+func (x *CloseSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseSessionResponse.ProtoReflect.Descriptor instead.
+func (*CloseSessionResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{68}
+}
+
 type LockRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -4143,7 +4321,7 @@ type LockRequest struct {
 
 func (x *LockRequest) Reset() {
 	*x = LockRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[65]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4155,7 +4333,7 @@ func (x *LockRequest) String() string {
 func (*LockRequest) ProtoMessage() {}
 
 func (x *LockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[65]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4168,7 +4346,7 @@ func (x *LockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
 func (*LockRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{65}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *LockRequest) GetName() string {
@@ -4218,7 +4396,7 @@ type LockResponse struct {
 
 func (x *LockResponse) Reset() {
 	*x = LockResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[66]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4230,7 +4408,7 @@ func (x *LockResponse) String() string {
 func (*LockResponse) ProtoMessage() {}
 
 func (x *LockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[66]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4243,7 +4421,7 @@ func (x *LockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
 func (*LockResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{66}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *LockResponse) GetHeld() bool {
@@ -4298,7 +4476,7 @@ type UnlockRequest struct {
 
 func (x *UnlockRequest) Reset() {
 	*x = UnlockRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[67]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4310,7 +4488,7 @@ func (x *UnlockRequest) String() string {
 func (*UnlockRequest) ProtoMessage() {}
 
 func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[67]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4323,7 +4501,7 @@ func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
 func (*UnlockRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{67}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *UnlockRequest) GetName() string {
@@ -4348,7 +4526,7 @@ type UnlockResponse struct {
 
 func (x *UnlockResponse) Reset() {
 	*x = UnlockResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[68]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4360,7 +4538,7 @@ func (x *UnlockResponse) String() string {
 func (*UnlockResponse) ProtoMessage() {}
 
 func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[68]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4373,7 +4551,7 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{68}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{72}
 }
 
 type KeepAliveRequest struct {
@@ -4385,7 +4563,7 @@ type KeepAliveRequest struct {
 
 func (x *KeepAliveRequest) Reset() {
 	*x = KeepAliveRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[69]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4397,7 +4575,7 @@ func (x *KeepAliveRequest) String() string {
 func (*KeepAliveRequest) ProtoMessage() {}
 
 func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[69]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4410,7 +4588,7 @@ func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
 func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{69}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *KeepAliveRequest) GetSession() int64 {
@@ -4429,7 +4607,7 @@ type KeepAliveResponse struct {
 
 func (x *KeepAliveResponse) Reset() {
 	*x = KeepAliveResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[70]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4441,7 +4619,7 @@ func (x *KeepAliveResponse) String() string {
 func (*KeepAliveResponse) ProtoMessage() {}
 
 func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[70]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4454,7 +4632,7 @@ func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
 func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{70}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *KeepAliveResponse) GetTtlMs() int64 {
@@ -4717,7 +4895,15 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"V\n" +
 	"\x11WatchNameResponse\x12-\n" +
 	"\x04name\x18\x01 \x01(\v2\x19.nefele.v1.RegisteredNameR\x04name\x12\x12\n" +
-	"\x04gone\x18\x02 \x01(\bR\x04gone\"d\n" +
+	"\x04gone\x18\x02 \x01(\bR\x04gone\"+\n" +
+	"\x12OpenSessionRequest\x12\x15\n" +
+	"\x06ttl_ms\x18\x01 \x01(\x03R\x05ttlMs\"F\n" +
+	"\x13OpenSessionResponse\x12\x18\n" +
+	"\asession\x18\x01 \x01(\x03R\asession\x12\x15\n" +
+	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\"/\n" +
+	"\x13CloseSessionRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\x03R\asession\"\x16\n" +
+	"\x14CloseSessionResponse\"d\n" +
 	"\vLockRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03try\x18\x02 \x01(\bR\x03try\x12\x18\n" +
@@ -4809,11 +4995,13 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"Unregister\x12\x1c.nefele.v1.UnregisterRequest\x1a\x1d.nefele.v1.UnregisterResponse\x12=\n" +
 	"\x06Lookup\x12\x18.nefele.v1.LookupRequest\x1a\x19.nefele.v1.LookupResponse\x12F\n" +
 	"\tListNames\x12\x1b.nefele.v1.ListNamesRequest\x1a\x1c.nefele.v1.ListNamesResponse\x12H\n" +
-	"\tWatchName\x12\x1b.nefele.v1.WatchNameRequest\x1a\x1c.nefele.v1.WatchNameResponse0\x012\xcd\x01\n" +
+	"\tWatchName\x12\x1b.nefele.v1.WatchNameRequest\x1a\x1c.nefele.v1.WatchNameResponse0\x012\xec\x02\n" +
 	"\vLockService\x127\n" +
 	"\x04Lock\x12\x16.nefele.v1.LockRequest\x1a\x17.nefele.v1.LockResponse\x12=\n" +
-	"\x06Unlock\x12\x18.nefele.v1.UnlockRequest\x1a\x19.nefele.v1.UnlockResponse\x12F\n" +
-	"\tKeepAlive\x12\x1b.nefele.v1.KeepAliveRequest\x1a\x1c.nefele.v1.KeepAliveResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
+	"\x06Unlock\x12\x18.nefele.v1.UnlockRequest\x1a\x19.nefele.v1.UnlockResponse\x12L\n" +
+	"\vOpenSession\x12\x1d.nefele.v1.OpenSessionRequest\x1a\x1e.nefele.v1.OpenSessionResponse\x12F\n" +
+	"\tKeepAlive\x12\x1b.nefele.v1.KeepAliveRequest\x1a\x1c.nefele.v1.KeepAliveResponse\x12O\n" +
+	"\fCloseSession\x12\x1e.nefele.v1.CloseSessionRequest\x1a\x1f.nefele.v1.CloseSessionResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
 
 var (
 	file_nefele_v1_nefele_proto_rawDescOnce sync.Once
@@ -4828,7 +5016,7 @@ func file_nefele_v1_nefele_proto_rawDescGZIP() []byte {
 }
 
 var file_nefele_v1_nefele_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_nefele_v1_nefele_proto_goTypes = []any{
 	(Reason)(0),                             // 0: nefele.v1.Reason
 	(RestartPolicy)(0),                      // 1: nefele.v1.RestartPolicy
@@ -4899,13 +5087,17 @@ var file_nefele_v1_nefele_proto_goTypes = []any{
 	(*ListNamesResponse)(nil),               // 66: nefele.v1.ListNamesResponse
 	(*WatchNameRequest)(nil),                // 67: nefele.v1.WatchNameRequest
 	(*WatchNameResponse)(nil),               // 68: nefele.v1.WatchNameResponse
-	(*LockRequest)(nil),                     // 69: nefele.v1.LockRequest
-	(*LockResponse)(nil),                    // 70: nefele.v1.LockResponse
-	(*UnlockRequest)(nil),                   // 71: nefele.v1.UnlockRequest
-	(*UnlockResponse)(nil),                  // 72: nefele.v1.UnlockResponse
-	(*KeepAliveRequest)(nil),                // 73: nefele.v1.KeepAliveRequest
-	(*KeepAliveResponse)(nil),               // 74: nefele.v1.KeepAliveResponse
-	nil,                                     // 75: nefele.v1.Node.LabelsEntry
+	(*OpenSessionRequest)(nil),              // 69: nefele.v1.OpenSessionRequest
+	(*OpenSessionResponse)(nil),             // 70: nefele.v1.OpenSessionResponse
+	(*CloseSessionRequest)(nil),             // 71: nefele.v1.CloseSessionRequest
+	(*CloseSessionResponse)(nil),            // 72: nefele.v1.CloseSessionResponse
+	(*LockRequest)(nil),                     // 73: nefele.v1.LockRequest
+	(*LockResponse)(nil),                    // 74: nefele.v1.LockResponse
+	(*UnlockRequest)(nil),                   // 75: nefele.v1.UnlockRequest
+	(*UnlockResponse)(nil),                  // 76: nefele.v1.UnlockResponse
+	(*KeepAliveRequest)(nil),                // 77: nefele.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),               // 78: nefele.v1.KeepAliveResponse
+	nil,                                     // 79: nefele.v1.Node.LabelsEntry
 }
 var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	14, // 0: nefele.v1.ScaleResponse.processes:type_name -> nefele.v1.Process
@@ -4933,7 +5125,7 @@ var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	2,  // 22: nefele.v1.Event.from:type_name -> nefele.v1.State
 	2,  // 23: nefele.v1.Event.to:type_name -> nefele.v1.State
 	37, // 24: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
-	75, // 25: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
+	79, // 25: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
 	40, // 26: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
 	44, // 27: nefele.v1.KVServiceGetResponse.kv:type_name -> nefele.v1.KeyValue
 	44, // 28: nefele.v1.KVServiceCompareAndSwapResponse.current:type_name -> nefele.v1.KeyValue
@@ -4971,41 +5163,45 @@ var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	63, // 60: nefele.v1.NameService.Lookup:input_type -> nefele.v1.LookupRequest
 	65, // 61: nefele.v1.NameService.ListNames:input_type -> nefele.v1.ListNamesRequest
 	67, // 62: nefele.v1.NameService.WatchName:input_type -> nefele.v1.WatchNameRequest
-	69, // 63: nefele.v1.LockService.Lock:input_type -> nefele.v1.LockRequest
-	71, // 64: nefele.v1.LockService.Unlock:input_type -> nefele.v1.UnlockRequest
-	73, // 65: nefele.v1.LockService.KeepAlive:input_type -> nefele.v1.KeepAliveRequest
-	16, // 66: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
-	18, // 67: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
-	20, // 68: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
-	22, // 69: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
-	24, // 70: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
-	26, // 71: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
-	28, // 72: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
-	30, // 73: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
-	35, // 74: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
-	38, // 75: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
-	5,  // 76: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
-	41, // 77: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
-	43, // 78: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
-	11, // 79: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
-	7,  // 80: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
-	9,  // 81: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
-	46, // 82: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
-	48, // 83: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
-	50, // 84: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
-	52, // 85: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
-	54, // 86: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
-	57, // 87: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
-	60, // 88: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
-	62, // 89: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
-	64, // 90: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
-	66, // 91: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
-	68, // 92: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
-	70, // 93: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
-	72, // 94: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
-	74, // 95: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
-	66, // [66:96] is the sub-list for method output_type
-	36, // [36:66] is the sub-list for method input_type
+	73, // 63: nefele.v1.LockService.Lock:input_type -> nefele.v1.LockRequest
+	75, // 64: nefele.v1.LockService.Unlock:input_type -> nefele.v1.UnlockRequest
+	69, // 65: nefele.v1.LockService.OpenSession:input_type -> nefele.v1.OpenSessionRequest
+	77, // 66: nefele.v1.LockService.KeepAlive:input_type -> nefele.v1.KeepAliveRequest
+	71, // 67: nefele.v1.LockService.CloseSession:input_type -> nefele.v1.CloseSessionRequest
+	16, // 68: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
+	18, // 69: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
+	20, // 70: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
+	22, // 71: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
+	24, // 72: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
+	26, // 73: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
+	28, // 74: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
+	30, // 75: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
+	35, // 76: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
+	38, // 77: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
+	5,  // 78: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
+	41, // 79: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
+	43, // 80: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
+	11, // 81: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
+	7,  // 82: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
+	9,  // 83: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
+	46, // 84: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
+	48, // 85: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
+	50, // 86: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
+	52, // 87: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
+	54, // 88: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
+	57, // 89: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
+	60, // 90: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
+	62, // 91: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
+	64, // 92: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
+	66, // 93: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
+	68, // 94: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
+	74, // 95: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
+	76, // 96: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
+	70, // 97: nefele.v1.LockService.OpenSession:output_type -> nefele.v1.OpenSessionResponse
+	78, // 98: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
+	72, // 99: nefele.v1.LockService.CloseSession:output_type -> nefele.v1.CloseSessionResponse
+	68, // [68:100] is the sub-list for method output_type
+	36, // [36:68] is the sub-list for method input_type
 	36, // [36:36] is the sub-list for extension type_name
 	36, // [36:36] is the sub-list for extension extendee
 	0,  // [0:36] is the sub-list for field type_name
@@ -5036,7 +5232,7 @@ func file_nefele_v1_nefele_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nefele_v1_nefele_proto_rawDesc), len(file_nefele_v1_nefele_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   72,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -104,8 +104,13 @@ const (
 	LockServiceLockProcedure = "/nefele.v1.LockService/Lock"
 	// LockServiceUnlockProcedure is the fully-qualified name of the LockService's Unlock RPC.
 	LockServiceUnlockProcedure = "/nefele.v1.LockService/Unlock"
+	// LockServiceOpenSessionProcedure is the fully-qualified name of the LockService's OpenSession RPC.
+	LockServiceOpenSessionProcedure = "/nefele.v1.LockService/OpenSession"
 	// LockServiceKeepAliveProcedure is the fully-qualified name of the LockService's KeepAlive RPC.
 	LockServiceKeepAliveProcedure = "/nefele.v1.LockService/KeepAlive"
+	// LockServiceCloseSessionProcedure is the fully-qualified name of the LockService's CloseSession
+	// RPC.
+	LockServiceCloseSessionProcedure = "/nefele.v1.LockService/CloseSession"
 )
 
 // ProcessServiceClient is a client for the nefele.v1.ProcessService service.
@@ -1088,8 +1093,14 @@ type LockServiceClient interface {
 	Lock(context.Context, *connect.Request[v1.LockRequest]) (*connect.Response[v1.LockResponse], error)
 	// Unlock releases a lock this caller holds (by its lock id).
 	Unlock(context.Context, *connect.Request[v1.UnlockRequest]) (*connect.Response[v1.UnlockResponse], error)
+	// OpenSession opens a session for a caller that is no managed process:
+	// what it holds (locks, candidacies, barrier places) is released when the
+	// session is closed, or when it is not kept alive within its TTL.
+	OpenSession(context.Context, *connect.Request[v1.OpenSessionRequest]) (*connect.Response[v1.OpenSessionResponse], error)
 	// KeepAlive renews a session, before its TTL runs out.
 	KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error)
+	// CloseSession closes a session and releases what it holds.
+	CloseSession(context.Context, *connect.Request[v1.CloseSessionRequest]) (*connect.Response[v1.CloseSessionResponse], error)
 }
 
 // NewLockServiceClient constructs a client for the nefele.v1.LockService service. By default, it
@@ -1115,10 +1126,22 @@ func NewLockServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(lockServiceMethods.ByName("Unlock")),
 			connect.WithClientOptions(opts...),
 		),
+		openSession: connect.NewClient[v1.OpenSessionRequest, v1.OpenSessionResponse](
+			httpClient,
+			baseURL+LockServiceOpenSessionProcedure,
+			connect.WithSchema(lockServiceMethods.ByName("OpenSession")),
+			connect.WithClientOptions(opts...),
+		),
 		keepAlive: connect.NewClient[v1.KeepAliveRequest, v1.KeepAliveResponse](
 			httpClient,
 			baseURL+LockServiceKeepAliveProcedure,
 			connect.WithSchema(lockServiceMethods.ByName("KeepAlive")),
+			connect.WithClientOptions(opts...),
+		),
+		closeSession: connect.NewClient[v1.CloseSessionRequest, v1.CloseSessionResponse](
+			httpClient,
+			baseURL+LockServiceCloseSessionProcedure,
+			connect.WithSchema(lockServiceMethods.ByName("CloseSession")),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -1126,9 +1149,11 @@ func NewLockServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 
 // lockServiceClient implements LockServiceClient.
 type lockServiceClient struct {
-	lock      *connect.Client[v1.LockRequest, v1.LockResponse]
-	unlock    *connect.Client[v1.UnlockRequest, v1.UnlockResponse]
-	keepAlive *connect.Client[v1.KeepAliveRequest, v1.KeepAliveResponse]
+	lock         *connect.Client[v1.LockRequest, v1.LockResponse]
+	unlock       *connect.Client[v1.UnlockRequest, v1.UnlockResponse]
+	openSession  *connect.Client[v1.OpenSessionRequest, v1.OpenSessionResponse]
+	keepAlive    *connect.Client[v1.KeepAliveRequest, v1.KeepAliveResponse]
+	closeSession *connect.Client[v1.CloseSessionRequest, v1.CloseSessionResponse]
 }
 
 // Lock calls nefele.v1.LockService.Lock.
@@ -1141,9 +1166,19 @@ func (c *lockServiceClient) Unlock(ctx context.Context, req *connect.Request[v1.
 	return c.unlock.CallUnary(ctx, req)
 }
 
+// OpenSession calls nefele.v1.LockService.OpenSession.
+func (c *lockServiceClient) OpenSession(ctx context.Context, req *connect.Request[v1.OpenSessionRequest]) (*connect.Response[v1.OpenSessionResponse], error) {
+	return c.openSession.CallUnary(ctx, req)
+}
+
 // KeepAlive calls nefele.v1.LockService.KeepAlive.
 func (c *lockServiceClient) KeepAlive(ctx context.Context, req *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error) {
 	return c.keepAlive.CallUnary(ctx, req)
+}
+
+// CloseSession calls nefele.v1.LockService.CloseSession.
+func (c *lockServiceClient) CloseSession(ctx context.Context, req *connect.Request[v1.CloseSessionRequest]) (*connect.Response[v1.CloseSessionResponse], error) {
+	return c.closeSession.CallUnary(ctx, req)
 }
 
 // LockServiceHandler is an implementation of the nefele.v1.LockService service.
@@ -1154,8 +1189,14 @@ type LockServiceHandler interface {
 	Lock(context.Context, *connect.Request[v1.LockRequest]) (*connect.Response[v1.LockResponse], error)
 	// Unlock releases a lock this caller holds (by its lock id).
 	Unlock(context.Context, *connect.Request[v1.UnlockRequest]) (*connect.Response[v1.UnlockResponse], error)
+	// OpenSession opens a session for a caller that is no managed process:
+	// what it holds (locks, candidacies, barrier places) is released when the
+	// session is closed, or when it is not kept alive within its TTL.
+	OpenSession(context.Context, *connect.Request[v1.OpenSessionRequest]) (*connect.Response[v1.OpenSessionResponse], error)
 	// KeepAlive renews a session, before its TTL runs out.
 	KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error)
+	// CloseSession closes a session and releases what it holds.
+	CloseSession(context.Context, *connect.Request[v1.CloseSessionRequest]) (*connect.Response[v1.CloseSessionResponse], error)
 }
 
 // NewLockServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -1177,10 +1218,22 @@ func NewLockServiceHandler(svc LockServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(lockServiceMethods.ByName("Unlock")),
 		connect.WithHandlerOptions(opts...),
 	)
+	lockServiceOpenSessionHandler := connect.NewUnaryHandler(
+		LockServiceOpenSessionProcedure,
+		svc.OpenSession,
+		connect.WithSchema(lockServiceMethods.ByName("OpenSession")),
+		connect.WithHandlerOptions(opts...),
+	)
 	lockServiceKeepAliveHandler := connect.NewUnaryHandler(
 		LockServiceKeepAliveProcedure,
 		svc.KeepAlive,
 		connect.WithSchema(lockServiceMethods.ByName("KeepAlive")),
+		connect.WithHandlerOptions(opts...),
+	)
+	lockServiceCloseSessionHandler := connect.NewUnaryHandler(
+		LockServiceCloseSessionProcedure,
+		svc.CloseSession,
+		connect.WithSchema(lockServiceMethods.ByName("CloseSession")),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/nefele.v1.LockService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -1189,8 +1242,12 @@ func NewLockServiceHandler(svc LockServiceHandler, opts ...connect.HandlerOption
 			lockServiceLockHandler.ServeHTTP(w, r)
 		case LockServiceUnlockProcedure:
 			lockServiceUnlockHandler.ServeHTTP(w, r)
+		case LockServiceOpenSessionProcedure:
+			lockServiceOpenSessionHandler.ServeHTTP(w, r)
 		case LockServiceKeepAliveProcedure:
 			lockServiceKeepAliveHandler.ServeHTTP(w, r)
+		case LockServiceCloseSessionProcedure:
+			lockServiceCloseSessionHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1208,6 +1265,14 @@ func (UnimplementedLockServiceHandler) Unlock(context.Context, *connect.Request[
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.LockService.Unlock is not implemented"))
 }
 
+func (UnimplementedLockServiceHandler) OpenSession(context.Context, *connect.Request[v1.OpenSessionRequest]) (*connect.Response[v1.OpenSessionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.LockService.OpenSession is not implemented"))
+}
+
 func (UnimplementedLockServiceHandler) KeepAlive(context.Context, *connect.Request[v1.KeepAliveRequest]) (*connect.Response[v1.KeepAliveResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.LockService.KeepAlive is not implemented"))
+}
+
+func (UnimplementedLockServiceHandler) CloseSession(context.Context, *connect.Request[v1.CloseSessionRequest]) (*connect.Response[v1.CloseSessionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.LockService.CloseSession is not implemented"))
 }
