@@ -50,6 +50,8 @@ type Client struct {
 	kv      nefelev1connect.KVServiceClient
 	names   nefelev1connect.NameServiceClient
 	locks   nefelev1connect.LockServiceClient
+	elect   nefelev1connect.ElectionServiceClient
+	barrier nefelev1connect.BarrierServiceClient
 	sess    session // what a client that is no process holds its locks on
 }
 
@@ -159,6 +161,8 @@ func Dial(addr string, dopts ...DialOption) (*Client, error) {
 	c.kv = nefelev1connect.NewKVServiceClient(hc, base, opts)
 	c.names = nefelev1connect.NewNameServiceClient(hc, base, opts)
 	c.locks = nefelev1connect.NewLockServiceClient(hc, base, opts)
+	c.elect = nefelev1connect.NewElectionServiceClient(hc, base, opts)
+	c.barrier = nefelev1connect.NewBarrierServiceClient(hc, base, opts)
 	for _, o := range dopts {
 		o(c)
 	}

@@ -35,6 +35,8 @@ var (
 	ErrNotHeld = errors.New("lock not held")
 	// ErrNoSession means a session has expired, or never was.
 	ErrNoSession = errors.New("no such session")
+	// ErrNoLeader means an election has no leader now.
+	ErrNoLeader = errors.New("no leader")
 	// ErrUnreachable means no agent answered at the address.
 	ErrUnreachable = errors.New("agent unreachable")
 )
@@ -60,6 +62,7 @@ var reasons = map[nefelev1.Reason]error{
 	nefelev1.Reason_REASON_UNAUTHENTICATED:      ErrUnauthenticated,
 	nefelev1.Reason_REASON_NOT_HELD:             ErrNotHeld,
 	nefelev1.Reason_REASON_NO_SUCH_SESSION:      ErrNoSession,
+	nefelev1.Reason_REASON_NO_LEADER:            ErrNoLeader,
 }
 
 // Error is an error returned by an agent. errors.Is matches it against the

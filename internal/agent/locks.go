@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nefele/nefele/internal/apiserver"
 	"github.com/nefele/nefele/internal/model"
+	"github.com/nefele/nefele/internal/store"
 )
 
 // OpenSession implements apiserver.Backend.
@@ -60,66 +62,98 @@ func (a *Agent) holder(ctx context.Context, caller *model.Process, session int64
 	return lease, err == nil, err
 }
 
+// entry is a place in a queue (of a lock, an election or a barrier) that
+// enter made on behalf of a caller.
+type entry struct {
+	id     string // the lease and a nonce: each entry has its own place
+	lease  clientv3.LeaseID
+	opened bool // the session was opened for this entry alone
+	place  store.Place
+}
+
+// enter puts a place for the caller in the queue at prefix: on the given
+// session's lease, the calling process's, or a session opened for it. The
+// place's value is a queued record: who holds it, and a payload.
+func (a *Agent) enter(ctx context.Context, caller *model.Process, prefix string, session int64, ttl time.Duration, payload []byte) (entry, error) {
+	lease, opened, err := a.holder(ctx, caller, session, ttl)
+	if err != nil {
+		return entry{}, err
+	}
+	nonce := make([]byte, 6)
+	rand.Read(nonce)
+	e := entry{id: strconv.FormatInt(int64(lease), 16) + "." + hex.EncodeToString(nonce), lease: lease, opened: opened}
+	q := queued{Value: payload}
+	switch {
+	case opened:
+		q.Session = implicitSession
+	case session == 0 && caller != nil:
+		q.GPID = caller.GPID
+	}
+	e.place, err = a.store.Enqueue(ctx, prefix, e.id, lease, encodeQueued(q))
+	if err != nil {
+		a.leave(ctx, e)
+		return entry{}, err
+	}
+	return e, nil
+}
+
+// leave removes the place of e, and closes its session if it was opened
+// for it.
+func (a *Agent) leave(ctx context.Context, e entry) {
+	ctx = context.WithoutCancel(ctx)
+	if e.place.Made {
+		a.store.Dequeue(ctx, e.place.Key)
+	}
+	if e.opened {
+		a.store.CloseSession(ctx, e.lease)
+	}
+}
+
+// queued is the value of a place in a queue.
+type queued struct {
+	GPID    model.GPID `json:"gpid,omitempty"`
+	Session string     `json:"session,omitempty"` // implicitSession: opened for this place alone
+	Value   []byte     `json:"value,omitempty"`
+}
+
+func encodeQueued(q queued) string {
+	b, _ := json.Marshal(q)
+	return string(b)
+}
+
+func decodeQueued(s []byte) queued {
+	var q queued
+	json.Unmarshal(s, &q)
+	return q
+}
+
 // Lock implements apiserver.Backend.
 func (a *Agent) Lock(ctx context.Context, caller *model.Process, name string, try bool, session int64, ttl time.Duration) (apiserver.LockResult, error) {
 	if err := model.ValidateKey(name); err != nil {
 		return apiserver.LockResult{}, err
 	}
-	lease, opened, err := a.holder(ctx, caller, session, ttl)
+	queue := a.store.LockQueue(name)
+	e, err := a.enter(ctx, caller, queue, session, ttl, nil)
 	if err != nil {
 		return apiserver.LockResult{}, err
 	}
-	// A lock id is the holder's lease and a nonce: each Lock has its own
-	// place in the queue, even two of one holder.
-	nonce := make([]byte, 6)
-	rand.Read(nonce)
-	res := apiserver.LockResult{LockID: strconv.FormatInt(int64(lease), 16) + "." + hex.EncodeToString(nonce)}
-	if opened || session != 0 {
-		res.Session = int64(lease)
-		res.TTL = ttl
+	res := apiserver.LockResult{LockID: e.id, FencingToken: e.place.Rev}
+	if e.opened || session != 0 {
+		res.Session, res.TTL = int64(e.lease), ttl
 		if res.TTL <= 0 {
 			res.TTL = a.cfg.LeaseTTL
 		}
 	}
-	undo := func() {
-		if opened {
-			a.store.CloseSession(context.WithoutCancel(ctx), lease)
-		}
-	}
-	// The key's value says who holds: a GPID, a session opened for this
-	// lock alone (closed with it), or a session of the caller's.
-	owner := "-"
-	switch {
-	case opened:
-		owner = implicitSession
-	case session == 0 && caller != nil:
-		owner = string(caller.GPID)
-	}
-	queue := a.store.LockQueue(name)
-	place, err := a.store.Enqueue(ctx, queue, res.LockID, lease, owner)
-	if err != nil {
-		undo()
-		return apiserver.LockResult{}, err
-	}
-	res.FencingToken = place.Rev
-	if place.First {
-		res.Held = true
-		return res, nil
-	}
-	if try {
-		if place.Made {
-			a.store.Dequeue(context.WithoutCancel(ctx), place.Key)
-		}
-		undo()
+	if !e.place.First && try {
+		a.leave(ctx, e)
 		holder, _, err := a.store.Holder(ctx, queue)
 		return apiserver.LockResult{Holder: holder}, err
 	}
-	if err := a.store.WaitFirst(ctx, queue, place.Rev); err != nil {
-		if place.Made {
-			a.store.Dequeue(context.WithoutCancel(ctx), place.Key)
+	if !e.place.First {
+		if err := a.store.WaitFirst(ctx, queue, e.place.Rev); err != nil {
+			a.leave(ctx, e)
+			return apiserver.LockResult{}, err
 		}
-		undo()
-		return apiserver.LockResult{}, err
 	}
 	res.Held = true
 	return res, nil
@@ -130,20 +164,40 @@ func (a *Agent) Unlock(ctx context.Context, name, lockID string) error {
 	if err := model.ValidateKey(name); err != nil {
 		return err
 	}
-	leaseHex, _, _ := strings.Cut(lockID, ".")
-	id, err := strconv.ParseInt(leaseHex, 16, 64)
-	if err != nil || id == 0 || !strings.Contains(lockID, ".") || strings.Contains(lockID, "/") {
-		return model.Invalid(lockID, fmt.Sprintf("invalid lock id %q: use the lock_id that Lock returned", lockID))
+	id, err := parseEntryID(lockID, "lock id")
+	if err != nil {
+		return err
 	}
-	owner, ok, err := a.store.Dequeue(ctx, a.store.LockKey(name, lockID))
-	if err == nil && !ok {
-		err = &model.SubjectError{Subject: name, Err: model.ErrNotHeld,
+	return a.releasePlace(ctx, a.store.LockKey(name, lockID), id, func() error {
+		return &model.SubjectError{Subject: name, Err: model.ErrNotHeld,
 			Msg: fmt.Sprintf("lock %s is not held by %s (released already, or its holder ended)", name, lockID)}
+	})
+}
+
+// releasePlace removes the place at key, of lease, closing the session opened
+// for it; notThere is the error when there is no such place.
+func (a *Agent) releasePlace(ctx context.Context, key string, lease int64, notThere func() error) error {
+	value, ok, err := a.store.Dequeue(ctx, key)
+	if err != nil {
+		return err
 	}
-	if err == nil && owner == implicitSession {
-		a.store.CloseSession(ctx, clientv3.LeaseID(id))
+	if !ok {
+		return notThere()
 	}
-	return err
+	if decodeQueued([]byte(value)).Session == implicitSession {
+		a.store.CloseSession(ctx, clientv3.LeaseID(lease))
+	}
+	return nil
+}
+
+// parseEntryID returns the lease of an entry id (LEASE.NONCE).
+func parseEntryID(id, what string) (int64, error) {
+	leaseHex, _, _ := strings.Cut(id, ".")
+	lease, err := strconv.ParseInt(leaseHex, 16, 64)
+	if err != nil || lease == 0 || !strings.Contains(id, ".") || strings.Contains(id, "/") {
+		return 0, model.Invalid(id, fmt.Sprintf("invalid %s %q: use the one the agent returned", what, id))
+	}
+	return lease, nil
 }
 
 // implicitSession marks a lock held on a session that Lock opened for it.

@@ -35,6 +35,7 @@ var errorTable = []struct {
 	{model.ErrUnauthenticated, connect.CodeUnauthenticated, nefelev1.Reason_REASON_UNAUTHENTICATED},
 	{model.ErrNotHeld, connect.CodeFailedPrecondition, nefelev1.Reason_REASON_NOT_HELD},
 	{model.ErrNoSession, connect.CodeNotFound, nefelev1.Reason_REASON_NO_SUCH_SESSION},
+	{model.ErrNoLeader, connect.CodeNotFound, nefelev1.Reason_REASON_NO_LEADER},
 }
 
 // reasonOf returns the wire reason of a domain error (for Process.failure).

@@ -117,6 +117,8 @@ func Handler(b Backend) http.Handler {
 	mux.Handle(nefelev1connect.NewKVServiceHandler(kvServer{b}, opts))
 	mux.Handle(nefelev1connect.NewNameServiceHandler(nameServer{b}, opts))
 	mux.Handle(nefelev1connect.NewLockServiceHandler(lockServer{b}, opts))
+	mux.Handle(nefelev1connect.NewElectionServiceHandler(electionServer{b}, opts))
+	mux.Handle(nefelev1connect.NewBarrierServiceHandler(barrierServer{b}, opts))
 	return mux
 }
 

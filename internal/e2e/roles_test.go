@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +60,24 @@ func runRole(role string) int {
 			return 1
 		}
 		fmt.Println("locked", args[1], token)
+		time.Sleep(time.Hour)
+	case "campaign": // campaign NAME, then live until killed
+		rev, err := c.Election(args[1]).Campaign(ctx, []byte("process "+c.SelfGPID()))
+		if err != nil {
+			fmt.Println("campaign:", err)
+			return 1
+		}
+		fmt.Println("leading", args[1], rev)
+		time.Sleep(time.Hour)
+	case "barrier": // barrier NAME N
+		n, _ := strconv.Atoi(args[2])
+		fmt.Println("waiting at", args[1])
+		arrived, err := c.Barrier(ctx, args[1], n)
+		if err != nil {
+			fmt.Println("barrier:", err)
+			return 1
+		}
+		fmt.Println("passed", args[1], arrived)
 		time.Sleep(time.Hour)
 	case "self": // print who the process is
 		p, err := c.Self(ctx)

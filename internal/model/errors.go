@@ -42,6 +42,8 @@ var (
 	ErrNotHeld = errors.New("lock not held")
 	// ErrNoSession means a session has expired, or never was.
 	ErrNoSession = errors.New("no such session")
+	// ErrNoLeader means an election has no leader now.
+	ErrNoLeader = errors.New("no leader")
 )
 
 // SubjectError carries the value an error is about (a GPID, a name, a path)

@@ -183,3 +183,82 @@ func noSession(id clientv3.LeaseID) error {
 	return &model.SubjectError{Subject: strconv.FormatInt(int64(id), 10), Err: model.ErrNoSession,
 		Msg: fmt.Sprintf("no such session: %d (it expired: keep it alive within its TTL, or lock again)", id)}
 }
+
+func (s *Store) electionPrefix(name string) string { return s.userPrefix() + "elections/" + name + "/" }
+func (s *Store) barrierPrefix(name string) string  { return s.userPrefix() + "barriers/" + name + "/" }
+
+// ElectionQueue returns the prefix of the candidates of election name.
+func (s *Store) ElectionQueue(name string) string { return s.electionPrefix(name) }
+
+// BarrierQueue returns the prefix of the places of barrier name, and the
+// key that says it opened.
+func (s *Store) BarrierQueue(name string) (places, open string) {
+	return s.barrierPrefix(name) + "p/", s.barrierPrefix(name) + "open"
+}
+
+// BarrierPrefix returns the prefix of everything of barrier name.
+func (s *Store) BarrierPrefix(name string) string { return s.barrierPrefix(name) }
+
+// First returns the first key in the queue at prefix (its id, value and
+// create revision); found is false when the queue is empty.
+func (s *Store) First(ctx context.Context, prefix string) (id string, value []byte, rev int64, found bool, err error) {
+	res, err := s.get(ctx, prefix, clientv3.WithFirstCreate()...)
+	if err != nil || len(res.Kvs) == 0 {
+		return "", nil, 0, false, err
+	}
+	kv := res.Kvs[0]
+	return string(kv.Key[len(prefix):]), kv.Value, kv.CreateRevision, true, nil
+}
+
+// Count returns how many keys are under prefix, and whether key exists.
+func (s *Store) Count(ctx context.Context, prefix, key string) (int64, bool, error) {
+	res, err := s.c.Txn(ctx).Then(
+		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()),
+		clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
+	if err != nil {
+		return 0, false, writeErr("count "+prefix, err)
+	}
+	return res.Responses[0].GetResponseRange().Count, res.Responses[1].GetResponseRange().Count > 0, nil
+}
+
+// PutIfAbsent writes key (bound to no lease) unless it exists.
+func (s *Store) PutIfAbsent(ctx context.Context, key, value string) error {
+	_, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).Then(clientv3.OpPut(key, value)).Commit()
+	if err != nil {
+		return writeErr("put "+key, err)
+	}
+	return nil
+}
+
+// Until calls check, then again after every change under prefix, until it
+// reports done, fails, or ctx ends. The watch is open before the first
+// check, so that no change between a check and the next is missed, and
+// each change is seen as it happens.
+func (s *Store) Until(ctx context.Context, prefix string, check func() (bool, error)) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := s.c.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	if wr, ok := <-wch; !ok || wr.Err() != nil || !wr.Created {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &model.SubjectError{Err: model.ErrUnavailable, Msg: fmt.Sprintf("watch %s: the store is unavailable; try again", prefix)}
+	}
+	for {
+		done, err := check()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case wr, ok := <-wch:
+			if !ok || wr.Err() != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return &model.SubjectError{Err: model.ErrUnavailable, Msg: fmt.Sprintf("watch %s: the store is unavailable; try again", prefix)}
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -48,6 +48,7 @@ const (
 	Reason_REASON_UNAUTHENTICATED      Reason = 16 // the token is not valid, or its process has ended
 	Reason_REASON_NOT_HELD             Reason = 17 // the lock is not held by that lock id (any more)
 	Reason_REASON_NO_SUCH_SESSION      Reason = 18 // the session has expired, or never was
+	Reason_REASON_NO_LEADER            Reason = 19 // the election has no leader now
 )
 
 // Enum value maps for Reason.
@@ -72,6 +73,7 @@ var (
 		16: "REASON_UNAUTHENTICATED",
 		17: "REASON_NOT_HELD",
 		18: "REASON_NO_SUCH_SESSION",
+		19: "REASON_NO_LEADER",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":          0,
@@ -93,6 +95,7 @@ var (
 		"REASON_UNAUTHENTICATED":      16,
 		"REASON_NOT_HELD":             17,
 		"REASON_NO_SUCH_SESSION":      18,
+		"REASON_NO_LEADER":            19,
 	}
 )
 
@@ -4642,6 +4645,560 @@ func (x *KeepAliveResponse) GetTtlMs() int64 {
 	return 0
 }
 
+type CampaignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// value is what the leader tells the others (an address, say).
+	Value         []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Session       int64  `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CampaignRequest) Reset() {
+	*x = CampaignRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CampaignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CampaignRequest) ProtoMessage() {}
+
+func (x *CampaignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CampaignRequest.ProtoReflect.Descriptor instead.
+func (*CampaignRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *CampaignRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CampaignRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *CampaignRequest) GetSession() int64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+type CampaignResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// candidacy names this candidacy, for Resign.
+	Candidacy string `protobuf:"bytes,1,opt,name=candidacy,proto3" json:"candidacy,omitempty"`
+	// revision is the term's: it strictly increases from leader to leader.
+	Revision      int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CampaignResponse) Reset() {
+	*x = CampaignResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CampaignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CampaignResponse) ProtoMessage() {}
+
+func (x *CampaignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CampaignResponse.ProtoReflect.Descriptor instead.
+func (*CampaignResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *CampaignResponse) GetCandidacy() string {
+	if x != nil {
+		return x.Candidacy
+	}
+	return ""
+}
+
+func (x *CampaignResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type ResignRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Candidacy     string                 `protobuf:"bytes,2,opt,name=candidacy,proto3" json:"candidacy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResignRequest) Reset() {
+	*x = ResignRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResignRequest) ProtoMessage() {}
+
+func (x *ResignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResignRequest.ProtoReflect.Descriptor instead.
+func (*ResignRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *ResignRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ResignRequest) GetCandidacy() string {
+	if x != nil {
+		return x.Candidacy
+	}
+	return ""
+}
+
+type ResignResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResignResponse) Reset() {
+	*x = ResignResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResignResponse) ProtoMessage() {}
+
+func (x *ResignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResignResponse.ProtoReflect.Descriptor instead.
+func (*ResignResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{78}
+}
+
+type LeaderRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaderRequest) Reset() {
+	*x = LeaderRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaderRequest) ProtoMessage() {}
+
+func (x *LeaderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaderRequest.ProtoReflect.Descriptor instead.
+func (*LeaderRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *LeaderRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ElectionLeader struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Candidacy string                 `protobuf:"bytes,1,opt,name=candidacy,proto3" json:"candidacy,omitempty"`
+	Value     []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Revision  int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// gpid is the leading process, if a managed process campaigned.
+	Gpid          string `protobuf:"bytes,4,opt,name=gpid,proto3" json:"gpid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ElectionLeader) Reset() {
+	*x = ElectionLeader{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ElectionLeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ElectionLeader) ProtoMessage() {}
+
+func (x *ElectionLeader) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ElectionLeader.ProtoReflect.Descriptor instead.
+func (*ElectionLeader) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *ElectionLeader) GetCandidacy() string {
+	if x != nil {
+		return x.Candidacy
+	}
+	return ""
+}
+
+func (x *ElectionLeader) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *ElectionLeader) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *ElectionLeader) GetGpid() string {
+	if x != nil {
+		return x.Gpid
+	}
+	return ""
+}
+
+type LeaderResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Leader        *ElectionLeader        `protobuf:"bytes,1,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaderResponse) Reset() {
+	*x = LeaderResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaderResponse) ProtoMessage() {}
+
+func (x *LeaderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaderResponse.ProtoReflect.Descriptor instead.
+func (*LeaderResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *LeaderResponse) GetLeader() *ElectionLeader {
+	if x != nil {
+		return x.Leader
+	}
+	return nil
+}
+
+type ObserveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObserveRequest) Reset() {
+	*x = ObserveRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObserveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObserveRequest) ProtoMessage() {}
+
+func (x *ObserveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObserveRequest.ProtoReflect.Descriptor instead.
+func (*ObserveRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *ObserveRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ObserveResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// leader is nil while there is none.
+	Leader        *ElectionLeader `protobuf:"bytes,1,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObserveResponse) Reset() {
+	*x = ObserveResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObserveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObserveResponse) ProtoMessage() {}
+
+func (x *ObserveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObserveResponse.ProtoReflect.Descriptor instead.
+func (*ObserveResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *ObserveResponse) GetLeader() *ElectionLeader {
+	if x != nil {
+		return x.Leader
+	}
+	return nil
+}
+
+type BarrierServiceWaitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Count         int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Session       int64                  `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BarrierServiceWaitRequest) Reset() {
+	*x = BarrierServiceWaitRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BarrierServiceWaitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BarrierServiceWaitRequest) ProtoMessage() {}
+
+func (x *BarrierServiceWaitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BarrierServiceWaitRequest.ProtoReflect.Descriptor instead.
+func (*BarrierServiceWaitRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *BarrierServiceWaitRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BarrierServiceWaitRequest) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *BarrierServiceWaitRequest) GetSession() int64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+type BarrierServiceWaitResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// arrived is how many had arrived when the barrier opened.
+	Arrived       int32 `protobuf:"varint,1,opt,name=arrived,proto3" json:"arrived,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BarrierServiceWaitResponse) Reset() {
+	*x = BarrierServiceWaitResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BarrierServiceWaitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BarrierServiceWaitResponse) ProtoMessage() {}
+
+func (x *BarrierServiceWaitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BarrierServiceWaitResponse.ProtoReflect.Descriptor instead.
+func (*BarrierServiceWaitResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *BarrierServiceWaitResponse) GetArrived() int32 {
+	if x != nil {
+		return x.Arrived
+	}
+	return 0
+}
+
 var File_nefele_v1_nefele_proto protoreflect.FileDescriptor
 
 const file_nefele_v1_nefele_proto_rawDesc = "" +
@@ -4923,7 +5480,37 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x10KeepAliveRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\x03R\asession\"*\n" +
 	"\x11KeepAliveResponse\x12\x15\n" +
-	"\x06ttl_ms\x18\x01 \x01(\x03R\x05ttlMs*\xee\x03\n" +
+	"\x06ttl_ms\x18\x01 \x01(\x03R\x05ttlMs\"U\n" +
+	"\x0fCampaignRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
+	"\asession\x18\x03 \x01(\x03R\asession\"L\n" +
+	"\x10CampaignResponse\x12\x1c\n" +
+	"\tcandidacy\x18\x01 \x01(\tR\tcandidacy\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"A\n" +
+	"\rResignRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tcandidacy\x18\x02 \x01(\tR\tcandidacy\"\x10\n" +
+	"\x0eResignResponse\"#\n" +
+	"\rLeaderRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"t\n" +
+	"\x0eElectionLeader\x12\x1c\n" +
+	"\tcandidacy\x18\x01 \x01(\tR\tcandidacy\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x12\x12\n" +
+	"\x04gpid\x18\x04 \x01(\tR\x04gpid\"C\n" +
+	"\x0eLeaderResponse\x121\n" +
+	"\x06leader\x18\x01 \x01(\v2\x19.nefele.v1.ElectionLeaderR\x06leader\"$\n" +
+	"\x0eObserveRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"D\n" +
+	"\x0fObserveResponse\x121\n" +
+	"\x06leader\x18\x01 \x01(\v2\x19.nefele.v1.ElectionLeaderR\x06leader\"_\n" +
+	"\x19BarrierServiceWaitRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x18\n" +
+	"\asession\x18\x03 \x01(\x03R\asession\"6\n" +
+	"\x1aBarrierServiceWaitResponse\x12\x18\n" +
+	"\aarrived\x18\x01 \x01(\x05R\aarrived*\x84\x04\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16REASON_NO_SUCH_PROCESS\x10\x01\x12\x1b\n" +
@@ -4944,7 +5531,8 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x14REASON_NOT_A_PROCESS\x10\x0f\x12\x1a\n" +
 	"\x16REASON_UNAUTHENTICATED\x10\x10\x12\x13\n" +
 	"\x0fREASON_NOT_HELD\x10\x11\x12\x1a\n" +
-	"\x16REASON_NO_SUCH_SESSION\x10\x12*\x83\x01\n" +
+	"\x16REASON_NO_SUCH_SESSION\x10\x12\x12\x14\n" +
+	"\x10REASON_NO_LEADER\x10\x13*\x83\x01\n" +
 	"\rRestartPolicy\x12\x1e\n" +
 	"\x1aRESTART_POLICY_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RESTART_POLICY_NEVER\x10\x01\x12\x1d\n" +
@@ -5001,7 +5589,14 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x06Unlock\x12\x18.nefele.v1.UnlockRequest\x1a\x19.nefele.v1.UnlockResponse\x12L\n" +
 	"\vOpenSession\x12\x1d.nefele.v1.OpenSessionRequest\x1a\x1e.nefele.v1.OpenSessionResponse\x12F\n" +
 	"\tKeepAlive\x12\x1b.nefele.v1.KeepAliveRequest\x1a\x1c.nefele.v1.KeepAliveResponse\x12O\n" +
-	"\fCloseSession\x12\x1e.nefele.v1.CloseSessionRequest\x1a\x1f.nefele.v1.CloseSessionResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
+	"\fCloseSession\x12\x1e.nefele.v1.CloseSessionRequest\x1a\x1f.nefele.v1.CloseSessionResponse2\x98\x02\n" +
+	"\x0fElectionService\x12C\n" +
+	"\bCampaign\x12\x1a.nefele.v1.CampaignRequest\x1a\x1b.nefele.v1.CampaignResponse\x12=\n" +
+	"\x06Resign\x12\x18.nefele.v1.ResignRequest\x1a\x19.nefele.v1.ResignResponse\x12=\n" +
+	"\x06Leader\x12\x18.nefele.v1.LeaderRequest\x1a\x19.nefele.v1.LeaderResponse\x12B\n" +
+	"\aObserve\x12\x19.nefele.v1.ObserveRequest\x1a\x1a.nefele.v1.ObserveResponse0\x012e\n" +
+	"\x0eBarrierService\x12S\n" +
+	"\x04Wait\x12$.nefele.v1.BarrierServiceWaitRequest\x1a%.nefele.v1.BarrierServiceWaitResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
 
 var (
 	file_nefele_v1_nefele_proto_rawDescOnce sync.Once
@@ -5016,7 +5611,7 @@ func file_nefele_v1_nefele_proto_rawDescGZIP() []byte {
 }
 
 var file_nefele_v1_nefele_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
 var file_nefele_v1_nefele_proto_goTypes = []any{
 	(Reason)(0),                             // 0: nefele.v1.Reason
 	(RestartPolicy)(0),                      // 1: nefele.v1.RestartPolicy
@@ -5097,7 +5692,18 @@ var file_nefele_v1_nefele_proto_goTypes = []any{
 	(*UnlockResponse)(nil),                  // 76: nefele.v1.UnlockResponse
 	(*KeepAliveRequest)(nil),                // 77: nefele.v1.KeepAliveRequest
 	(*KeepAliveResponse)(nil),               // 78: nefele.v1.KeepAliveResponse
-	nil,                                     // 79: nefele.v1.Node.LabelsEntry
+	(*CampaignRequest)(nil),                 // 79: nefele.v1.CampaignRequest
+	(*CampaignResponse)(nil),                // 80: nefele.v1.CampaignResponse
+	(*ResignRequest)(nil),                   // 81: nefele.v1.ResignRequest
+	(*ResignResponse)(nil),                  // 82: nefele.v1.ResignResponse
+	(*LeaderRequest)(nil),                   // 83: nefele.v1.LeaderRequest
+	(*ElectionLeader)(nil),                  // 84: nefele.v1.ElectionLeader
+	(*LeaderResponse)(nil),                  // 85: nefele.v1.LeaderResponse
+	(*ObserveRequest)(nil),                  // 86: nefele.v1.ObserveRequest
+	(*ObserveResponse)(nil),                 // 87: nefele.v1.ObserveResponse
+	(*BarrierServiceWaitRequest)(nil),       // 88: nefele.v1.BarrierServiceWaitRequest
+	(*BarrierServiceWaitResponse)(nil),      // 89: nefele.v1.BarrierServiceWaitResponse
+	nil,                                     // 90: nefele.v1.Node.LabelsEntry
 }
 var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	14, // 0: nefele.v1.ScaleResponse.processes:type_name -> nefele.v1.Process
@@ -5125,7 +5731,7 @@ var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	2,  // 22: nefele.v1.Event.from:type_name -> nefele.v1.State
 	2,  // 23: nefele.v1.Event.to:type_name -> nefele.v1.State
 	37, // 24: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
-	79, // 25: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
+	90, // 25: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
 	40, // 26: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
 	44, // 27: nefele.v1.KVServiceGetResponse.kv:type_name -> nefele.v1.KeyValue
 	44, // 28: nefele.v1.KVServiceCompareAndSwapResponse.current:type_name -> nefele.v1.KeyValue
@@ -5136,75 +5742,87 @@ var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	58, // 33: nefele.v1.LookupResponse.name:type_name -> nefele.v1.RegisteredName
 	58, // 34: nefele.v1.ListNamesResponse.names:type_name -> nefele.v1.RegisteredName
 	58, // 35: nefele.v1.WatchNameResponse.name:type_name -> nefele.v1.RegisteredName
-	15, // 36: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
-	17, // 37: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
-	19, // 38: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
-	21, // 39: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
-	23, // 40: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
-	25, // 41: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
-	27, // 42: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
-	29, // 43: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
-	33, // 44: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
-	36, // 45: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
-	4,  // 46: nefele.v1.ProcessService.Scale:input_type -> nefele.v1.ScaleRequest
-	39, // 47: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
-	42, // 48: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
-	10, // 49: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
-	6,  // 50: nefele.v1.ClusterService.Drain:input_type -> nefele.v1.DrainRequest
-	8,  // 51: nefele.v1.ClusterService.Undrain:input_type -> nefele.v1.UndrainRequest
-	45, // 52: nefele.v1.KVService.Get:input_type -> nefele.v1.KVServiceGetRequest
-	47, // 53: nefele.v1.KVService.Put:input_type -> nefele.v1.KVServicePutRequest
-	49, // 54: nefele.v1.KVService.Delete:input_type -> nefele.v1.KVServiceDeleteRequest
-	51, // 55: nefele.v1.KVService.CompareAndSwap:input_type -> nefele.v1.KVServiceCompareAndSwapRequest
-	53, // 56: nefele.v1.KVService.List:input_type -> nefele.v1.KVServiceListRequest
-	55, // 57: nefele.v1.KVService.Watch:input_type -> nefele.v1.KVServiceWatchRequest
-	59, // 58: nefele.v1.NameService.Register:input_type -> nefele.v1.RegisterRequest
-	61, // 59: nefele.v1.NameService.Unregister:input_type -> nefele.v1.UnregisterRequest
-	63, // 60: nefele.v1.NameService.Lookup:input_type -> nefele.v1.LookupRequest
-	65, // 61: nefele.v1.NameService.ListNames:input_type -> nefele.v1.ListNamesRequest
-	67, // 62: nefele.v1.NameService.WatchName:input_type -> nefele.v1.WatchNameRequest
-	73, // 63: nefele.v1.LockService.Lock:input_type -> nefele.v1.LockRequest
-	75, // 64: nefele.v1.LockService.Unlock:input_type -> nefele.v1.UnlockRequest
-	69, // 65: nefele.v1.LockService.OpenSession:input_type -> nefele.v1.OpenSessionRequest
-	77, // 66: nefele.v1.LockService.KeepAlive:input_type -> nefele.v1.KeepAliveRequest
-	71, // 67: nefele.v1.LockService.CloseSession:input_type -> nefele.v1.CloseSessionRequest
-	16, // 68: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
-	18, // 69: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
-	20, // 70: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
-	22, // 71: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
-	24, // 72: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
-	26, // 73: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
-	28, // 74: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
-	30, // 75: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
-	35, // 76: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
-	38, // 77: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
-	5,  // 78: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
-	41, // 79: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
-	43, // 80: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
-	11, // 81: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
-	7,  // 82: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
-	9,  // 83: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
-	46, // 84: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
-	48, // 85: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
-	50, // 86: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
-	52, // 87: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
-	54, // 88: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
-	57, // 89: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
-	60, // 90: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
-	62, // 91: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
-	64, // 92: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
-	66, // 93: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
-	68, // 94: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
-	74, // 95: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
-	76, // 96: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
-	70, // 97: nefele.v1.LockService.OpenSession:output_type -> nefele.v1.OpenSessionResponse
-	78, // 98: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
-	72, // 99: nefele.v1.LockService.CloseSession:output_type -> nefele.v1.CloseSessionResponse
-	68, // [68:100] is the sub-list for method output_type
-	36, // [36:68] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	84, // 36: nefele.v1.LeaderResponse.leader:type_name -> nefele.v1.ElectionLeader
+	84, // 37: nefele.v1.ObserveResponse.leader:type_name -> nefele.v1.ElectionLeader
+	15, // 38: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
+	17, // 39: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
+	19, // 40: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
+	21, // 41: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
+	23, // 42: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
+	25, // 43: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
+	27, // 44: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
+	29, // 45: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
+	33, // 46: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
+	36, // 47: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
+	4,  // 48: nefele.v1.ProcessService.Scale:input_type -> nefele.v1.ScaleRequest
+	39, // 49: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
+	42, // 50: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
+	10, // 51: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
+	6,  // 52: nefele.v1.ClusterService.Drain:input_type -> nefele.v1.DrainRequest
+	8,  // 53: nefele.v1.ClusterService.Undrain:input_type -> nefele.v1.UndrainRequest
+	45, // 54: nefele.v1.KVService.Get:input_type -> nefele.v1.KVServiceGetRequest
+	47, // 55: nefele.v1.KVService.Put:input_type -> nefele.v1.KVServicePutRequest
+	49, // 56: nefele.v1.KVService.Delete:input_type -> nefele.v1.KVServiceDeleteRequest
+	51, // 57: nefele.v1.KVService.CompareAndSwap:input_type -> nefele.v1.KVServiceCompareAndSwapRequest
+	53, // 58: nefele.v1.KVService.List:input_type -> nefele.v1.KVServiceListRequest
+	55, // 59: nefele.v1.KVService.Watch:input_type -> nefele.v1.KVServiceWatchRequest
+	59, // 60: nefele.v1.NameService.Register:input_type -> nefele.v1.RegisterRequest
+	61, // 61: nefele.v1.NameService.Unregister:input_type -> nefele.v1.UnregisterRequest
+	63, // 62: nefele.v1.NameService.Lookup:input_type -> nefele.v1.LookupRequest
+	65, // 63: nefele.v1.NameService.ListNames:input_type -> nefele.v1.ListNamesRequest
+	67, // 64: nefele.v1.NameService.WatchName:input_type -> nefele.v1.WatchNameRequest
+	73, // 65: nefele.v1.LockService.Lock:input_type -> nefele.v1.LockRequest
+	75, // 66: nefele.v1.LockService.Unlock:input_type -> nefele.v1.UnlockRequest
+	69, // 67: nefele.v1.LockService.OpenSession:input_type -> nefele.v1.OpenSessionRequest
+	77, // 68: nefele.v1.LockService.KeepAlive:input_type -> nefele.v1.KeepAliveRequest
+	71, // 69: nefele.v1.LockService.CloseSession:input_type -> nefele.v1.CloseSessionRequest
+	79, // 70: nefele.v1.ElectionService.Campaign:input_type -> nefele.v1.CampaignRequest
+	81, // 71: nefele.v1.ElectionService.Resign:input_type -> nefele.v1.ResignRequest
+	83, // 72: nefele.v1.ElectionService.Leader:input_type -> nefele.v1.LeaderRequest
+	86, // 73: nefele.v1.ElectionService.Observe:input_type -> nefele.v1.ObserveRequest
+	88, // 74: nefele.v1.BarrierService.Wait:input_type -> nefele.v1.BarrierServiceWaitRequest
+	16, // 75: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
+	18, // 76: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
+	20, // 77: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
+	22, // 78: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
+	24, // 79: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
+	26, // 80: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
+	28, // 81: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
+	30, // 82: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
+	35, // 83: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
+	38, // 84: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
+	5,  // 85: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
+	41, // 86: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
+	43, // 87: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
+	11, // 88: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
+	7,  // 89: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
+	9,  // 90: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
+	46, // 91: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
+	48, // 92: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
+	50, // 93: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
+	52, // 94: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
+	54, // 95: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
+	57, // 96: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
+	60, // 97: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
+	62, // 98: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
+	64, // 99: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
+	66, // 100: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
+	68, // 101: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
+	74, // 102: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
+	76, // 103: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
+	70, // 104: nefele.v1.LockService.OpenSession:output_type -> nefele.v1.OpenSessionResponse
+	78, // 105: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
+	72, // 106: nefele.v1.LockService.CloseSession:output_type -> nefele.v1.CloseSessionResponse
+	80, // 107: nefele.v1.ElectionService.Campaign:output_type -> nefele.v1.CampaignResponse
+	82, // 108: nefele.v1.ElectionService.Resign:output_type -> nefele.v1.ResignResponse
+	85, // 109: nefele.v1.ElectionService.Leader:output_type -> nefele.v1.LeaderResponse
+	87, // 110: nefele.v1.ElectionService.Observe:output_type -> nefele.v1.ObserveResponse
+	89, // 111: nefele.v1.BarrierService.Wait:output_type -> nefele.v1.BarrierServiceWaitResponse
+	75, // [75:112] is the sub-list for method output_type
+	38, // [38:75] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_nefele_v1_nefele_proto_init() }
@@ -5232,9 +5850,9 @@ func file_nefele_v1_nefele_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nefele_v1_nefele_proto_rawDesc), len(file_nefele_v1_nefele_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   76,
+			NumMessages:   87,
 			NumExtensions: 0,
-			NumServices:   5,
+			NumServices:   7,
 		},
 		GoTypes:           file_nefele_v1_nefele_proto_goTypes,
 		DependencyIndexes: file_nefele_v1_nefele_proto_depIdxs,

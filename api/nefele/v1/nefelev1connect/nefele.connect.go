@@ -34,6 +34,10 @@ const (
 	NameServiceName = "nefele.v1.NameService"
 	// LockServiceName is the fully-qualified name of the LockService service.
 	LockServiceName = "nefele.v1.LockService"
+	// ElectionServiceName is the fully-qualified name of the ElectionService service.
+	ElectionServiceName = "nefele.v1.ElectionService"
+	// BarrierServiceName is the fully-qualified name of the BarrierService service.
+	BarrierServiceName = "nefele.v1.BarrierService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -111,6 +115,17 @@ const (
 	// LockServiceCloseSessionProcedure is the fully-qualified name of the LockService's CloseSession
 	// RPC.
 	LockServiceCloseSessionProcedure = "/nefele.v1.LockService/CloseSession"
+	// ElectionServiceCampaignProcedure is the fully-qualified name of the ElectionService's Campaign
+	// RPC.
+	ElectionServiceCampaignProcedure = "/nefele.v1.ElectionService/Campaign"
+	// ElectionServiceResignProcedure is the fully-qualified name of the ElectionService's Resign RPC.
+	ElectionServiceResignProcedure = "/nefele.v1.ElectionService/Resign"
+	// ElectionServiceLeaderProcedure is the fully-qualified name of the ElectionService's Leader RPC.
+	ElectionServiceLeaderProcedure = "/nefele.v1.ElectionService/Leader"
+	// ElectionServiceObserveProcedure is the fully-qualified name of the ElectionService's Observe RPC.
+	ElectionServiceObserveProcedure = "/nefele.v1.ElectionService/Observe"
+	// BarrierServiceWaitProcedure is the fully-qualified name of the BarrierService's Wait RPC.
+	BarrierServiceWaitProcedure = "/nefele.v1.BarrierService/Wait"
 )
 
 // ProcessServiceClient is a client for the nefele.v1.ProcessService service.
@@ -1275,4 +1290,240 @@ func (UnimplementedLockServiceHandler) KeepAlive(context.Context, *connect.Reque
 
 func (UnimplementedLockServiceHandler) CloseSession(context.Context, *connect.Request[v1.CloseSessionRequest]) (*connect.Response[v1.CloseSessionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.LockService.CloseSession is not implemented"))
+}
+
+// ElectionServiceClient is a client for the nefele.v1.ElectionService service.
+type ElectionServiceClient interface {
+	// Campaign waits until the caller leads the election, then returns.
+	Campaign(context.Context, *connect.Request[v1.CampaignRequest]) (*connect.Response[v1.CampaignResponse], error)
+	// Resign ends a candidacy (leading or waiting).
+	Resign(context.Context, *connect.Request[v1.ResignRequest]) (*connect.Response[v1.ResignResponse], error)
+	// Leader returns the leader; none is REASON_NO_LEADER.
+	Leader(context.Context, *connect.Request[v1.LeaderRequest]) (*connect.Response[v1.LeaderResponse], error)
+	// Observe streams the leader: as it is now (none: an empty leader), then
+	// each change.
+	Observe(context.Context, *connect.Request[v1.ObserveRequest]) (*connect.ServerStreamForClient[v1.ObserveResponse], error)
+}
+
+// NewElectionServiceClient constructs a client for the nefele.v1.ElectionService service. By
+// default, it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses,
+// and sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the
+// connect.WithGRPC() or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewElectionServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) ElectionServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	electionServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("ElectionService").Methods()
+	return &electionServiceClient{
+		campaign: connect.NewClient[v1.CampaignRequest, v1.CampaignResponse](
+			httpClient,
+			baseURL+ElectionServiceCampaignProcedure,
+			connect.WithSchema(electionServiceMethods.ByName("Campaign")),
+			connect.WithClientOptions(opts...),
+		),
+		resign: connect.NewClient[v1.ResignRequest, v1.ResignResponse](
+			httpClient,
+			baseURL+ElectionServiceResignProcedure,
+			connect.WithSchema(electionServiceMethods.ByName("Resign")),
+			connect.WithClientOptions(opts...),
+		),
+		leader: connect.NewClient[v1.LeaderRequest, v1.LeaderResponse](
+			httpClient,
+			baseURL+ElectionServiceLeaderProcedure,
+			connect.WithSchema(electionServiceMethods.ByName("Leader")),
+			connect.WithClientOptions(opts...),
+		),
+		observe: connect.NewClient[v1.ObserveRequest, v1.ObserveResponse](
+			httpClient,
+			baseURL+ElectionServiceObserveProcedure,
+			connect.WithSchema(electionServiceMethods.ByName("Observe")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// electionServiceClient implements ElectionServiceClient.
+type electionServiceClient struct {
+	campaign *connect.Client[v1.CampaignRequest, v1.CampaignResponse]
+	resign   *connect.Client[v1.ResignRequest, v1.ResignResponse]
+	leader   *connect.Client[v1.LeaderRequest, v1.LeaderResponse]
+	observe  *connect.Client[v1.ObserveRequest, v1.ObserveResponse]
+}
+
+// Campaign calls nefele.v1.ElectionService.Campaign.
+func (c *electionServiceClient) Campaign(ctx context.Context, req *connect.Request[v1.CampaignRequest]) (*connect.Response[v1.CampaignResponse], error) {
+	return c.campaign.CallUnary(ctx, req)
+}
+
+// Resign calls nefele.v1.ElectionService.Resign.
+func (c *electionServiceClient) Resign(ctx context.Context, req *connect.Request[v1.ResignRequest]) (*connect.Response[v1.ResignResponse], error) {
+	return c.resign.CallUnary(ctx, req)
+}
+
+// Leader calls nefele.v1.ElectionService.Leader.
+func (c *electionServiceClient) Leader(ctx context.Context, req *connect.Request[v1.LeaderRequest]) (*connect.Response[v1.LeaderResponse], error) {
+	return c.leader.CallUnary(ctx, req)
+}
+
+// Observe calls nefele.v1.ElectionService.Observe.
+func (c *electionServiceClient) Observe(ctx context.Context, req *connect.Request[v1.ObserveRequest]) (*connect.ServerStreamForClient[v1.ObserveResponse], error) {
+	return c.observe.CallServerStream(ctx, req)
+}
+
+// ElectionServiceHandler is an implementation of the nefele.v1.ElectionService service.
+type ElectionServiceHandler interface {
+	// Campaign waits until the caller leads the election, then returns.
+	Campaign(context.Context, *connect.Request[v1.CampaignRequest]) (*connect.Response[v1.CampaignResponse], error)
+	// Resign ends a candidacy (leading or waiting).
+	Resign(context.Context, *connect.Request[v1.ResignRequest]) (*connect.Response[v1.ResignResponse], error)
+	// Leader returns the leader; none is REASON_NO_LEADER.
+	Leader(context.Context, *connect.Request[v1.LeaderRequest]) (*connect.Response[v1.LeaderResponse], error)
+	// Observe streams the leader: as it is now (none: an empty leader), then
+	// each change.
+	Observe(context.Context, *connect.Request[v1.ObserveRequest], *connect.ServerStream[v1.ObserveResponse]) error
+}
+
+// NewElectionServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewElectionServiceHandler(svc ElectionServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	electionServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("ElectionService").Methods()
+	electionServiceCampaignHandler := connect.NewUnaryHandler(
+		ElectionServiceCampaignProcedure,
+		svc.Campaign,
+		connect.WithSchema(electionServiceMethods.ByName("Campaign")),
+		connect.WithHandlerOptions(opts...),
+	)
+	electionServiceResignHandler := connect.NewUnaryHandler(
+		ElectionServiceResignProcedure,
+		svc.Resign,
+		connect.WithSchema(electionServiceMethods.ByName("Resign")),
+		connect.WithHandlerOptions(opts...),
+	)
+	electionServiceLeaderHandler := connect.NewUnaryHandler(
+		ElectionServiceLeaderProcedure,
+		svc.Leader,
+		connect.WithSchema(electionServiceMethods.ByName("Leader")),
+		connect.WithHandlerOptions(opts...),
+	)
+	electionServiceObserveHandler := connect.NewServerStreamHandler(
+		ElectionServiceObserveProcedure,
+		svc.Observe,
+		connect.WithSchema(electionServiceMethods.ByName("Observe")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/nefele.v1.ElectionService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case ElectionServiceCampaignProcedure:
+			electionServiceCampaignHandler.ServeHTTP(w, r)
+		case ElectionServiceResignProcedure:
+			electionServiceResignHandler.ServeHTTP(w, r)
+		case ElectionServiceLeaderProcedure:
+			electionServiceLeaderHandler.ServeHTTP(w, r)
+		case ElectionServiceObserveProcedure:
+			electionServiceObserveHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedElectionServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedElectionServiceHandler struct{}
+
+func (UnimplementedElectionServiceHandler) Campaign(context.Context, *connect.Request[v1.CampaignRequest]) (*connect.Response[v1.CampaignResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ElectionService.Campaign is not implemented"))
+}
+
+func (UnimplementedElectionServiceHandler) Resign(context.Context, *connect.Request[v1.ResignRequest]) (*connect.Response[v1.ResignResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ElectionService.Resign is not implemented"))
+}
+
+func (UnimplementedElectionServiceHandler) Leader(context.Context, *connect.Request[v1.LeaderRequest]) (*connect.Response[v1.LeaderResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ElectionService.Leader is not implemented"))
+}
+
+func (UnimplementedElectionServiceHandler) Observe(context.Context, *connect.Request[v1.ObserveRequest], *connect.ServerStream[v1.ObserveResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ElectionService.Observe is not implemented"))
+}
+
+// BarrierServiceClient is a client for the nefele.v1.BarrierService service.
+type BarrierServiceClient interface {
+	// Wait waits until count participants (this one included) have arrived
+	// at the barrier, then returns; a participant that dies before leaves
+	// it. A barrier opens once: later arrivals pass at once (use a new name
+	// for each round, like "phase-2").
+	Wait(context.Context, *connect.Request[v1.BarrierServiceWaitRequest]) (*connect.Response[v1.BarrierServiceWaitResponse], error)
+}
+
+// NewBarrierServiceClient constructs a client for the nefele.v1.BarrierService service. By default,
+// it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and
+// sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC()
+// or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewBarrierServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) BarrierServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	barrierServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("BarrierService").Methods()
+	return &barrierServiceClient{
+		wait: connect.NewClient[v1.BarrierServiceWaitRequest, v1.BarrierServiceWaitResponse](
+			httpClient,
+			baseURL+BarrierServiceWaitProcedure,
+			connect.WithSchema(barrierServiceMethods.ByName("Wait")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// barrierServiceClient implements BarrierServiceClient.
+type barrierServiceClient struct {
+	wait *connect.Client[v1.BarrierServiceWaitRequest, v1.BarrierServiceWaitResponse]
+}
+
+// Wait calls nefele.v1.BarrierService.Wait.
+func (c *barrierServiceClient) Wait(ctx context.Context, req *connect.Request[v1.BarrierServiceWaitRequest]) (*connect.Response[v1.BarrierServiceWaitResponse], error) {
+	return c.wait.CallUnary(ctx, req)
+}
+
+// BarrierServiceHandler is an implementation of the nefele.v1.BarrierService service.
+type BarrierServiceHandler interface {
+	// Wait waits until count participants (this one included) have arrived
+	// at the barrier, then returns; a participant that dies before leaves
+	// it. A barrier opens once: later arrivals pass at once (use a new name
+	// for each round, like "phase-2").
+	Wait(context.Context, *connect.Request[v1.BarrierServiceWaitRequest]) (*connect.Response[v1.BarrierServiceWaitResponse], error)
+}
+
+// NewBarrierServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewBarrierServiceHandler(svc BarrierServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	barrierServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("BarrierService").Methods()
+	barrierServiceWaitHandler := connect.NewUnaryHandler(
+		BarrierServiceWaitProcedure,
+		svc.Wait,
+		connect.WithSchema(barrierServiceMethods.ByName("Wait")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/nefele.v1.BarrierService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case BarrierServiceWaitProcedure:
+			barrierServiceWaitHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedBarrierServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedBarrierServiceHandler struct{}
+
+func (UnimplementedBarrierServiceHandler) Wait(context.Context, *connect.Request[v1.BarrierServiceWaitRequest]) (*connect.Response[v1.BarrierServiceWaitResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.BarrierService.Wait is not implemented"))
 }

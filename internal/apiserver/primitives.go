@@ -33,6 +33,19 @@ type PrimitivesBackend interface {
 	KeepAlive(ctx context.Context, session int64) (time.Duration, error)
 	OpenSession(ctx context.Context, ttl time.Duration) (int64, time.Duration, error)
 	CloseSession(ctx context.Context, session int64) error
+	Campaign(ctx context.Context, caller *model.Process, name string, value []byte, session int64) (candidacy string, revision int64, err error)
+	Resign(ctx context.Context, name, candidacy string) error
+	Leader(ctx context.Context, name string) (ElectionLeader, error)
+	Observe(ctx context.Context, name string, fn func(ElectionLeader, bool) error) error
+	BarrierWait(ctx context.Context, caller *model.Process, name string, count int, session int64) (int, error)
+}
+
+// ElectionLeader is the leader of an election.
+type ElectionLeader struct {
+	Candidacy string
+	Value     []byte
+	Revision  int64
+	GPID      model.GPID
 }
 
 // LockResult is the outcome of a Lock.
@@ -260,4 +273,72 @@ func (s lockServer) KeepAlive(ctx context.Context, req *connect.Request[nefelev1
 		return nil, toWire(err)
 	}
 	return connect.NewResponse(&nefelev1.KeepAliveResponse{TtlMs: ttl.Milliseconds()}), nil
+}
+
+// electionServer serves ElectionService.
+type electionServer struct{ b PrimitivesBackend }
+
+func leaderToWire(l ElectionLeader) *nefelev1.ElectionLeader {
+	return &nefelev1.ElectionLeader{Candidacy: l.Candidacy, Value: l.Value, Revision: l.Revision, Gpid: string(l.GPID)}
+}
+
+// Campaign implements ElectionService.Campaign.
+func (s electionServer) Campaign(ctx context.Context, req *connect.Request[nefelev1.CampaignRequest]) (*connect.Response[nefelev1.CampaignResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	id, rev, err := s.b.Campaign(ctx, c, req.Msg.Name, req.Msg.Value, req.Msg.Session)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.CampaignResponse{Candidacy: id, Revision: rev}), nil
+}
+
+// Resign implements ElectionService.Resign.
+func (s electionServer) Resign(ctx context.Context, req *connect.Request[nefelev1.ResignRequest]) (*connect.Response[nefelev1.ResignResponse], error) {
+	if err := s.b.Resign(ctx, req.Msg.Name, req.Msg.Candidacy); err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.ResignResponse{}), nil
+}
+
+// Leader implements ElectionService.Leader.
+func (s electionServer) Leader(ctx context.Context, req *connect.Request[nefelev1.LeaderRequest]) (*connect.Response[nefelev1.LeaderResponse], error) {
+	l, err := s.b.Leader(ctx, req.Msg.Name)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.LeaderResponse{Leader: leaderToWire(l)}), nil
+}
+
+// Observe implements ElectionService.Observe.
+func (s electionServer) Observe(ctx context.Context, req *connect.Request[nefelev1.ObserveRequest], stream *connect.ServerStream[nefelev1.ObserveResponse]) error {
+	err := s.b.Observe(ctx, req.Msg.Name, func(l ElectionLeader, found bool) error {
+		res := &nefelev1.ObserveResponse{}
+		if found {
+			res.Leader = leaderToWire(l)
+		}
+		return stream.Send(res)
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return toWire(err)
+}
+
+// barrierServer serves BarrierService.
+type barrierServer struct{ b PrimitivesBackend }
+
+// Wait implements BarrierService.Wait.
+func (s barrierServer) Wait(ctx context.Context, req *connect.Request[nefelev1.BarrierServiceWaitRequest]) (*connect.Response[nefelev1.BarrierServiceWaitResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	n, err := s.b.BarrierWait(ctx, c, req.Msg.Name, int(req.Msg.Count), req.Msg.Session)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.BarrierServiceWaitResponse{Arrived: int32(n)}), nil
 }
