@@ -201,6 +201,9 @@ func (a *Agent) record(ctx context.Context, from model.State, p model.Process) e
 		a.endRun(p.GPID) // the run ended: what was bound to its life goes
 	}
 	err := a.store.Put(ctx, from, p)
+	if err == nil && !from.Ended() && p.State.Ended() {
+		go a.fireLinks(p) // it ended for good: its links fire
+	}
 	if !errors.Is(err, model.ErrFenced) {
 		return err
 	}

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -38,6 +39,9 @@ type PrimitivesBackend interface {
 	Leader(ctx context.Context, name string) (ElectionLeader, error)
 	Observe(ctx context.Context, name string, fn func(ElectionLeader, bool) error) error
 	BarrierWait(ctx context.Context, caller *model.Process, name string, count int, session int64) (int, error)
+	Link(ctx context.Context, caller *model.Process, target model.GPID, trap bool) error
+	Unlink(ctx context.Context, caller *model.Process, target model.GPID) error
+	LinkExits(ctx context.Context, caller *model.Process, fn func(model.Process) error) error
 }
 
 // ElectionLeader is the leader of an election.
@@ -341,4 +345,46 @@ func (s barrierServer) Wait(ctx context.Context, req *connect.Request[nefelev1.B
 		return nil, toWire(err)
 	}
 	return connect.NewResponse(&nefelev1.BarrierServiceWaitResponse{Arrived: int32(n)}), nil
+}
+
+// Link implements ProcessService.Link.
+func (s *Server) Link(ctx context.Context, req *connect.Request[nefelev1.LinkRequest]) (*connect.Response[nefelev1.LinkResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	if !model.IsGPID(req.Msg.Gpid) {
+		return nil, toWire(model.Invalid(req.Msg.Gpid, fmt.Sprintf("invalid GPID %q: link takes a GPID, like p42", req.Msg.Gpid)))
+	}
+	if err := s.b.Link(ctx, c, model.GPID(req.Msg.Gpid), req.Msg.Trap); err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.LinkResponse{}), nil
+}
+
+// Unlink implements ProcessService.Unlink.
+func (s *Server) Unlink(ctx context.Context, req *connect.Request[nefelev1.UnlinkRequest]) (*connect.Response[nefelev1.UnlinkResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	if err := s.b.Unlink(ctx, c, model.GPID(req.Msg.Gpid)); err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.UnlinkResponse{}), nil
+}
+
+// LinkExits implements ProcessService.LinkExits.
+func (s *Server) LinkExits(ctx context.Context, req *connect.Request[nefelev1.LinkExitsRequest], stream *connect.ServerStream[nefelev1.LinkExitsResponse]) error {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return toWire(err)
+	}
+	err = s.b.LinkExits(ctx, c, func(p model.Process) error {
+		return stream.Send(&nefelev1.LinkExitsResponse{Process: processToWire(p)})
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return toWire(err)
 }

@@ -79,6 +79,22 @@ func runRole(role string) int {
 		}
 		fmt.Println("passed", args[1], arrived)
 		time.Sleep(time.Hour)
+	case "link": // link TARGET [trap]: link, then live until stopped
+		trap := len(args) > 2 && args[2] == "trap"
+		if err := c.Link(ctx, args[1], nefele.LinkOptions{Trap: trap}); err != nil {
+			fmt.Println("link:", err)
+			return 1
+		}
+		fmt.Println("linked", args[1])
+		if trap {
+			err := c.LinkExits(ctx, func(p *nefele.Process) error {
+				fmt.Println("told", p.Gpid, p.State)
+				return nil
+			})
+			fmt.Println("link exits:", err)
+			return 1
+		}
+		time.Sleep(time.Hour)
 	case "self": // print who the process is
 		p, err := c.Self(ctx)
 		if err != nil {

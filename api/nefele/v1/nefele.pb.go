@@ -294,6 +294,255 @@ func (LogStream) EnumDescriptor() ([]byte, []int) {
 	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{3}
 }
 
+type LinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Gpid          string                 `protobuf:"bytes,1,opt,name=gpid,proto3" json:"gpid,omitempty"`
+	Trap          bool                   `protobuf:"varint,2,opt,name=trap,proto3" json:"trap,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkRequest) Reset() {
+	*x = LinkRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkRequest) ProtoMessage() {}
+
+func (x *LinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
+func (*LinkRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *LinkRequest) GetGpid() string {
+	if x != nil {
+		return x.Gpid
+	}
+	return ""
+}
+
+func (x *LinkRequest) GetTrap() bool {
+	if x != nil {
+		return x.Trap
+	}
+	return false
+}
+
+type LinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkResponse) Reset() {
+	*x = LinkResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkResponse) ProtoMessage() {}
+
+func (x *LinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkResponse.ProtoReflect.Descriptor instead.
+func (*LinkResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{1}
+}
+
+type UnlinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Gpid          string                 `protobuf:"bytes,1,opt,name=gpid,proto3" json:"gpid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkRequest) Reset() {
+	*x = UnlinkRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkRequest) ProtoMessage() {}
+
+func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkRequest.ProtoReflect.Descriptor instead.
+func (*UnlinkRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UnlinkRequest) GetGpid() string {
+	if x != nil {
+		return x.Gpid
+	}
+	return ""
+}
+
+type UnlinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkResponse) Reset() {
+	*x = UnlinkResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkResponse) ProtoMessage() {}
+
+func (x *UnlinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkResponse.ProtoReflect.Descriptor instead.
+func (*UnlinkResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{3}
+}
+
+type LinkExitsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkExitsRequest) Reset() {
+	*x = LinkExitsRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkExitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkExitsRequest) ProtoMessage() {}
+
+func (x *LinkExitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkExitsRequest.ProtoReflect.Descriptor instead.
+func (*LinkExitsRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{4}
+}
+
+type LinkExitsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// process is the final record of the linked process that ended.
+	Process       *Process `protobuf:"bytes,1,opt,name=process,proto3" json:"process,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkExitsResponse) Reset() {
+	*x = LinkExitsResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkExitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkExitsResponse) ProtoMessage() {}
+
+func (x *LinkExitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkExitsResponse.ProtoReflect.Descriptor instead.
+func (*LinkExitsResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LinkExitsResponse) GetProcess() *Process {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
 type ScaleRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -304,7 +553,7 @@ type ScaleRequest struct {
 
 func (x *ScaleRequest) Reset() {
 	*x = ScaleRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +565,7 @@ func (x *ScaleRequest) String() string {
 func (*ScaleRequest) ProtoMessage() {}
 
 func (x *ScaleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[0]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +578,7 @@ func (x *ScaleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScaleRequest.ProtoReflect.Descriptor instead.
 func (*ScaleRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{0}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ScaleRequest) GetName() string {
@@ -355,7 +604,7 @@ type ScaleResponse struct {
 
 func (x *ScaleResponse) Reset() {
 	*x = ScaleResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +616,7 @@ func (x *ScaleResponse) String() string {
 func (*ScaleResponse) ProtoMessage() {}
 
 func (x *ScaleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[1]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +629,7 @@ func (x *ScaleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScaleResponse.ProtoReflect.Descriptor instead.
 func (*ScaleResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{1}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ScaleResponse) GetProcesses() []*Process {
@@ -399,7 +648,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +660,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[2]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +673,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{2}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -445,7 +694,7 @@ type DrainResponse struct {
 
 func (x *DrainResponse) Reset() {
 	*x = DrainResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +706,7 @@ func (x *DrainResponse) String() string {
 func (*DrainResponse) ProtoMessage() {}
 
 func (x *DrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[3]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +719,7 @@ func (x *DrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainResponse.ProtoReflect.Descriptor instead.
 func (*DrainResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{3}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DrainResponse) GetRemaining() []*Process {
@@ -489,7 +738,7 @@ type UndrainRequest struct {
 
 func (x *UndrainRequest) Reset() {
 	*x = UndrainRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +750,7 @@ func (x *UndrainRequest) String() string {
 func (*UndrainRequest) ProtoMessage() {}
 
 func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[4]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +763,7 @@ func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
 func (*UndrainRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{4}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UndrainRequest) GetNode() string {
@@ -532,7 +781,7 @@ type UndrainResponse struct {
 
 func (x *UndrainResponse) Reset() {
 	*x = UndrainResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +793,7 @@ func (x *UndrainResponse) String() string {
 func (*UndrainResponse) ProtoMessage() {}
 
 func (x *UndrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[5]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +806,7 @@ func (x *UndrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainResponse.ProtoReflect.Descriptor instead.
 func (*UndrainResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{5}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{11}
 }
 
 type JoinRequest struct {
@@ -572,7 +821,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +833,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[6]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +846,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{6}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *JoinRequest) GetName() string {
@@ -638,7 +887,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +899,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[7]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +912,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{7}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *JoinResponse) GetServer() bool {
@@ -713,7 +962,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +974,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[8]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +987,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{8}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ErrorDetail) GetReason() Reason {
@@ -786,7 +1035,7 @@ type Spec struct {
 
 func (x *Spec) Reset() {
 	*x = Spec{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +1047,7 @@ func (x *Spec) String() string {
 func (*Spec) ProtoMessage() {}
 
 func (x *Spec) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[9]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1060,7 @@ func (x *Spec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spec.ProtoReflect.Descriptor instead.
 func (*Spec) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{9}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Spec) GetCommand() []string {
@@ -928,7 +1177,7 @@ type Process struct {
 
 func (x *Process) Reset() {
 	*x = Process{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1189,7 @@ func (x *Process) String() string {
 func (*Process) ProtoMessage() {}
 
 func (x *Process) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[10]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1202,7 @@ func (x *Process) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Process.ProtoReflect.Descriptor instead.
 func (*Process) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{10}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Process) GetGpid() string {
@@ -1094,7 +1343,7 @@ type SpawnRequest struct {
 
 func (x *SpawnRequest) Reset() {
 	*x = SpawnRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1355,7 @@ func (x *SpawnRequest) String() string {
 func (*SpawnRequest) ProtoMessage() {}
 
 func (x *SpawnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[11]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1368,7 @@ func (x *SpawnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnRequest.ProtoReflect.Descriptor instead.
 func (*SpawnRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{11}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SpawnRequest) GetSpec() *Spec {
@@ -1152,7 +1401,7 @@ type SpawnResponse struct {
 
 func (x *SpawnResponse) Reset() {
 	*x = SpawnResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1413,7 @@ func (x *SpawnResponse) String() string {
 func (*SpawnResponse) ProtoMessage() {}
 
 func (x *SpawnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[12]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1426,7 @@ func (x *SpawnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnResponse.ProtoReflect.Descriptor instead.
 func (*SpawnResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{12}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SpawnResponse) GetProcesses() []*Process {
@@ -1197,7 +1446,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1458,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[13]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1471,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{13}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListRequest) GetAll() bool {
@@ -1241,7 +1490,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1502,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[14]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1515,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{14}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListResponse) GetProcesses() []*Process {
@@ -1286,7 +1535,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1547,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[15]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1560,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{15}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetRequest) GetTarget() string {
@@ -1330,7 +1579,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1591,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[16]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1604,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{16}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetResponse) GetProcesses() []*Process {
@@ -1376,7 +1625,7 @@ type SignalRequest struct {
 
 func (x *SignalRequest) Reset() {
 	*x = SignalRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1637,7 @@ func (x *SignalRequest) String() string {
 func (*SignalRequest) ProtoMessage() {}
 
 func (x *SignalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[17]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1650,7 @@ func (x *SignalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalRequest.ProtoReflect.Descriptor instead.
 func (*SignalRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{17}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SignalRequest) GetTarget() string {
@@ -1427,7 +1676,7 @@ type SignalResponse struct {
 
 func (x *SignalResponse) Reset() {
 	*x = SignalResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1688,7 @@ func (x *SignalResponse) String() string {
 func (*SignalResponse) ProtoMessage() {}
 
 func (x *SignalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[18]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1701,7 @@ func (x *SignalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalResponse.ProtoReflect.Descriptor instead.
 func (*SignalResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{18}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SignalResponse) GetProcesses() []*Process {
@@ -1473,7 +1722,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1734,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[19]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1747,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{19}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StopRequest) GetTarget() string {
@@ -1524,7 +1773,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1785,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[20]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1798,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{20}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StopResponse) GetProcesses() []*Process {
@@ -1568,7 +1817,7 @@ type RestartRequest struct {
 
 func (x *RestartRequest) Reset() {
 	*x = RestartRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +1829,7 @@ func (x *RestartRequest) String() string {
 func (*RestartRequest) ProtoMessage() {}
 
 func (x *RestartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[21]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +1842,7 @@ func (x *RestartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartRequest.ProtoReflect.Descriptor instead.
 func (*RestartRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{21}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RestartRequest) GetTarget() string {
@@ -1612,7 +1861,7 @@ type RestartResponse struct {
 
 func (x *RestartResponse) Reset() {
 	*x = RestartResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1624,7 +1873,7 @@ func (x *RestartResponse) String() string {
 func (*RestartResponse) ProtoMessage() {}
 
 func (x *RestartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[22]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1637,7 +1886,7 @@ func (x *RestartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartResponse.ProtoReflect.Descriptor instead.
 func (*RestartResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{22}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RestartResponse) GetProcesses() []*Process {
@@ -1656,7 +1905,7 @@ type WaitRequest struct {
 
 func (x *WaitRequest) Reset() {
 	*x = WaitRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1917,7 @@ func (x *WaitRequest) String() string {
 func (*WaitRequest) ProtoMessage() {}
 
 func (x *WaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[23]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1930,7 @@ func (x *WaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitRequest.ProtoReflect.Descriptor instead.
 func (*WaitRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{23}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WaitRequest) GetTarget() string {
@@ -1700,7 +1949,7 @@ type WaitResponse struct {
 
 func (x *WaitResponse) Reset() {
 	*x = WaitResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +1961,7 @@ func (x *WaitResponse) String() string {
 func (*WaitResponse) ProtoMessage() {}
 
 func (x *WaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[24]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +1974,7 @@ func (x *WaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitResponse.ProtoReflect.Descriptor instead.
 func (*WaitResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{24}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WaitResponse) GetProcesses() []*Process {
@@ -1750,7 +1999,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +2011,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[25]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +2024,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{25}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *LogsRequest) GetTarget() string {
@@ -1816,7 +2065,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1828,7 +2077,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[26]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1841,7 +2090,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{26}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LogsResponse) GetStream() LogStream {
@@ -1874,7 +2123,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2135,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[27]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2148,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{27}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ExecStart) GetSpec() *Spec {
@@ -1948,7 +2197,7 @@ type ExecResize struct {
 
 func (x *ExecResize) Reset() {
 	*x = ExecResize{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2209,7 @@ func (x *ExecResize) String() string {
 func (*ExecResize) ProtoMessage() {}
 
 func (x *ExecResize) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[28]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2222,7 @@ func (x *ExecResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResize.ProtoReflect.Descriptor instead.
 func (*ExecResize) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{28}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExecResize) GetRows() uint32 {
@@ -2006,7 +2255,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2267,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[29]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2280,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{29}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ExecRequest) GetMsg() isExecRequest_Msg {
@@ -2135,7 +2384,7 @@ type ExecExit struct {
 
 func (x *ExecExit) Reset() {
 	*x = ExecExit{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2396,7 @@ func (x *ExecExit) String() string {
 func (*ExecExit) ProtoMessage() {}
 
 func (x *ExecExit) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[30]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2160,7 +2409,7 @@ func (x *ExecExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecExit.ProtoReflect.Descriptor instead.
 func (*ExecExit) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{30}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ExecExit) GetExitCode() int32 {
@@ -2199,7 +2448,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2211,7 +2460,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[31]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2224,7 +2473,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{31}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ExecResponse) GetMsg() isExecResponse_Msg {
@@ -2308,7 +2557,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[32]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2569,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[32]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2582,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{32}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *EventsRequest) GetFollow() bool {
@@ -2359,7 +2608,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[33]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2371,7 +2620,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[33]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2384,7 +2633,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{33}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Event) GetTime() string {
@@ -2445,7 +2694,7 @@ type EventsResponse struct {
 
 func (x *EventsResponse) Reset() {
 	*x = EventsResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[34]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2706,7 @@ func (x *EventsResponse) String() string {
 func (*EventsResponse) ProtoMessage() {}
 
 func (x *EventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[34]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2719,7 @@ func (x *EventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
 func (*EventsResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{34}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *EventsResponse) GetEvent() *Event {
@@ -2488,7 +2737,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[35]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2749,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[35]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2762,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{35}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{41}
 }
 
 // Node is one agent of the cluster.
@@ -2545,7 +2794,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[36]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2557,7 +2806,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[36]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2570,7 +2819,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{36}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Node) GetName() string {
@@ -2694,7 +2943,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[37]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2706,7 +2955,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[37]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2719,7 +2968,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{37}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -2737,7 +2986,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[38]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +2998,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[38]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +3011,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{38}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{44}
 }
 
 type VersionResponse struct {
@@ -2776,7 +3025,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[39]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2788,7 +3037,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[39]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2801,7 +3050,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{39}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -2842,7 +3091,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[40]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2854,7 +3103,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[40]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2867,7 +3116,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{40}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *KeyValue) GetKey() string {
@@ -2914,7 +3163,7 @@ type KVServiceGetRequest struct {
 
 func (x *KVServiceGetRequest) Reset() {
 	*x = KVServiceGetRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[41]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2926,7 +3175,7 @@ func (x *KVServiceGetRequest) String() string {
 func (*KVServiceGetRequest) ProtoMessage() {}
 
 func (x *KVServiceGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[41]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2939,7 +3188,7 @@ func (x *KVServiceGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServiceGetRequest.ProtoReflect.Descriptor instead.
 func (*KVServiceGetRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{41}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *KVServiceGetRequest) GetKey() string {
@@ -2958,7 +3207,7 @@ type KVServiceGetResponse struct {
 
 func (x *KVServiceGetResponse) Reset() {
 	*x = KVServiceGetResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[42]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +3219,7 @@ func (x *KVServiceGetResponse) String() string {
 func (*KVServiceGetResponse) ProtoMessage() {}
 
 func (x *KVServiceGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[42]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,7 +3232,7 @@ func (x *KVServiceGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServiceGetResponse.ProtoReflect.Descriptor instead.
 func (*KVServiceGetResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{42}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *KVServiceGetResponse) GetKv() *KeyValue {
@@ -3005,7 +3254,7 @@ type KVServicePutRequest struct {
 
 func (x *KVServicePutRequest) Reset() {
 	*x = KVServicePutRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[43]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3266,7 @@ func (x *KVServicePutRequest) String() string {
 func (*KVServicePutRequest) ProtoMessage() {}
 
 func (x *KVServicePutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[43]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3279,7 @@ func (x *KVServicePutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServicePutRequest.ProtoReflect.Descriptor instead.
 func (*KVServicePutRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{43}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *KVServicePutRequest) GetKey() string {
@@ -3063,7 +3312,7 @@ type KVServicePutResponse struct {
 
 func (x *KVServicePutResponse) Reset() {
 	*x = KVServicePutResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[44]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3075,7 +3324,7 @@ func (x *KVServicePutResponse) String() string {
 func (*KVServicePutResponse) ProtoMessage() {}
 
 func (x *KVServicePutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[44]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3088,7 +3337,7 @@ func (x *KVServicePutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServicePutResponse.ProtoReflect.Descriptor instead.
 func (*KVServicePutResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{44}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *KVServicePutResponse) GetRevision() int64 {
@@ -3109,7 +3358,7 @@ type KVServiceDeleteRequest struct {
 
 func (x *KVServiceDeleteRequest) Reset() {
 	*x = KVServiceDeleteRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[45]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3121,7 +3370,7 @@ func (x *KVServiceDeleteRequest) String() string {
 func (*KVServiceDeleteRequest) ProtoMessage() {}
 
 func (x *KVServiceDeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[45]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3134,7 +3383,7 @@ func (x *KVServiceDeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServiceDeleteRequest.ProtoReflect.Descriptor instead.
 func (*KVServiceDeleteRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{45}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *KVServiceDeleteRequest) GetKey() string {
@@ -3161,7 +3410,7 @@ type KVServiceDeleteResponse struct {
 
 func (x *KVServiceDeleteResponse) Reset() {
 	*x = KVServiceDeleteResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[46]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3422,7 @@ func (x *KVServiceDeleteResponse) String() string {
 func (*KVServiceDeleteResponse) ProtoMessage() {}
 
 func (x *KVServiceDeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[46]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3435,7 @@ func (x *KVServiceDeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServiceDeleteResponse.ProtoReflect.Descriptor instead.
 func (*KVServiceDeleteResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{46}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *KVServiceDeleteResponse) GetDeleted() int64 {
@@ -3221,7 +3470,7 @@ type KVServiceCompareAndSwapRequest struct {
 
 func (x *KVServiceCompareAndSwapRequest) Reset() {
 	*x = KVServiceCompareAndSwapRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[47]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3233,7 +3482,7 @@ func (x *KVServiceCompareAndSwapRequest) String() string {
 func (*KVServiceCompareAndSwapRequest) ProtoMessage() {}
 
 func (x *KVServiceCompareAndSwapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[47]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3246,7 +3495,7 @@ func (x *KVServiceCompareAndSwapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServiceCompareAndSwapRequest.ProtoReflect.Descriptor instead.
 func (*KVServiceCompareAndSwapRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{47}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *KVServiceCompareAndSwapRequest) GetKey() string {
@@ -3310,7 +3559,7 @@ type KVServiceCompareAndSwapResponse struct {
 
 func (x *KVServiceCompareAndSwapResponse) Reset() {
 	*x = KVServiceCompareAndSwapResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[48]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3322,7 +3571,7 @@ func (x *KVServiceCompareAndSwapResponse) String() string {
 func (*KVServiceCompareAndSwapResponse) ProtoMessage() {}
 
 func (x *KVServiceCompareAndSwapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[48]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3335,7 +3584,7 @@ func (x *KVServiceCompareAndSwapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServiceCompareAndSwapResponse.ProtoReflect.Descriptor instead.
 func (*KVServiceCompareAndSwapResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{48}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *KVServiceCompareAndSwapResponse) GetSwapped() bool {
@@ -3370,7 +3619,7 @@ type KVServiceListRequest struct {
 
 func (x *KVServiceListRequest) Reset() {
 	*x = KVServiceListRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[49]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3382,7 +3631,7 @@ func (x *KVServiceListRequest) String() string {
 func (*KVServiceListRequest) ProtoMessage() {}
 
 func (x *KVServiceListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[49]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3395,7 +3644,7 @@ func (x *KVServiceListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServiceListRequest.ProtoReflect.Descriptor instead.
 func (*KVServiceListRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{49}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *KVServiceListRequest) GetPrefix() string {
@@ -3422,7 +3671,7 @@ type KVServiceListResponse struct {
 
 func (x *KVServiceListResponse) Reset() {
 	*x = KVServiceListResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[50]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3434,7 +3683,7 @@ func (x *KVServiceListResponse) String() string {
 func (*KVServiceListResponse) ProtoMessage() {}
 
 func (x *KVServiceListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[50]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3447,7 +3696,7 @@ func (x *KVServiceListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServiceListResponse.ProtoReflect.Descriptor instead.
 func (*KVServiceListResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{50}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *KVServiceListResponse) GetKvs() []*KeyValue {
@@ -3475,7 +3724,7 @@ type KVServiceWatchRequest struct {
 
 func (x *KVServiceWatchRequest) Reset() {
 	*x = KVServiceWatchRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[51]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3487,7 +3736,7 @@ func (x *KVServiceWatchRequest) String() string {
 func (*KVServiceWatchRequest) ProtoMessage() {}
 
 func (x *KVServiceWatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[51]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3500,7 +3749,7 @@ func (x *KVServiceWatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServiceWatchRequest.ProtoReflect.Descriptor instead.
 func (*KVServiceWatchRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{51}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *KVServiceWatchRequest) GetKey() string {
@@ -3536,7 +3785,7 @@ type KVEvent struct {
 
 func (x *KVEvent) Reset() {
 	*x = KVEvent{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[52]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3548,7 +3797,7 @@ func (x *KVEvent) String() string {
 func (*KVEvent) ProtoMessage() {}
 
 func (x *KVEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[52]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3561,7 +3810,7 @@ func (x *KVEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVEvent.ProtoReflect.Descriptor instead.
 func (*KVEvent) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{52}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *KVEvent) GetDeleted() bool {
@@ -3587,7 +3836,7 @@ type KVServiceWatchResponse struct {
 
 func (x *KVServiceWatchResponse) Reset() {
 	*x = KVServiceWatchResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[53]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3599,7 +3848,7 @@ func (x *KVServiceWatchResponse) String() string {
 func (*KVServiceWatchResponse) ProtoMessage() {}
 
 func (x *KVServiceWatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[53]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3612,7 +3861,7 @@ func (x *KVServiceWatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVServiceWatchResponse.ProtoReflect.Descriptor instead.
 func (*KVServiceWatchResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{53}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *KVServiceWatchResponse) GetEvents() []*KVEvent {
@@ -3635,7 +3884,7 @@ type RegisteredName struct {
 
 func (x *RegisteredName) Reset() {
 	*x = RegisteredName{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[54]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3647,7 +3896,7 @@ func (x *RegisteredName) String() string {
 func (*RegisteredName) ProtoMessage() {}
 
 func (x *RegisteredName) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[54]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3660,7 +3909,7 @@ func (x *RegisteredName) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisteredName.ProtoReflect.Descriptor instead.
 func (*RegisteredName) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{54}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RegisteredName) GetName() string {
@@ -3700,7 +3949,7 @@ type RegisterRequest struct {
 
 func (x *RegisterRequest) Reset() {
 	*x = RegisterRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[55]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3712,7 +3961,7 @@ func (x *RegisterRequest) String() string {
 func (*RegisterRequest) ProtoMessage() {}
 
 func (x *RegisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[55]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3725,7 +3974,7 @@ func (x *RegisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRequest.ProtoReflect.Descriptor instead.
 func (*RegisterRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{55}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RegisterRequest) GetName() string {
@@ -3744,7 +3993,7 @@ type RegisterResponse struct {
 
 func (x *RegisterResponse) Reset() {
 	*x = RegisterResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[56]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3756,7 +4005,7 @@ func (x *RegisterResponse) String() string {
 func (*RegisterResponse) ProtoMessage() {}
 
 func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[56]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3769,7 +4018,7 @@ func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterResponse.ProtoReflect.Descriptor instead.
 func (*RegisterResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{56}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RegisterResponse) GetName() *RegisteredName {
@@ -3788,7 +4037,7 @@ type UnregisterRequest struct {
 
 func (x *UnregisterRequest) Reset() {
 	*x = UnregisterRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[57]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3800,7 +4049,7 @@ func (x *UnregisterRequest) String() string {
 func (*UnregisterRequest) ProtoMessage() {}
 
 func (x *UnregisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[57]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3813,7 +4062,7 @@ func (x *UnregisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{57}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *UnregisterRequest) GetName() string {
@@ -3831,7 +4080,7 @@ type UnregisterResponse struct {
 
 func (x *UnregisterResponse) Reset() {
 	*x = UnregisterResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[58]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3843,7 +4092,7 @@ func (x *UnregisterResponse) String() string {
 func (*UnregisterResponse) ProtoMessage() {}
 
 func (x *UnregisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[58]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3856,7 +4105,7 @@ func (x *UnregisterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterResponse.ProtoReflect.Descriptor instead.
 func (*UnregisterResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{58}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{64}
 }
 
 type LookupRequest struct {
@@ -3868,7 +4117,7 @@ type LookupRequest struct {
 
 func (x *LookupRequest) Reset() {
 	*x = LookupRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[59]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3880,7 +4129,7 @@ func (x *LookupRequest) String() string {
 func (*LookupRequest) ProtoMessage() {}
 
 func (x *LookupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[59]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3893,7 +4142,7 @@ func (x *LookupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
 func (*LookupRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{59}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *LookupRequest) GetName() string {
@@ -3912,7 +4161,7 @@ type LookupResponse struct {
 
 func (x *LookupResponse) Reset() {
 	*x = LookupResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[60]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3924,7 +4173,7 @@ func (x *LookupResponse) String() string {
 func (*LookupResponse) ProtoMessage() {}
 
 func (x *LookupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[60]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3937,7 +4186,7 @@ func (x *LookupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
 func (*LookupResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{60}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *LookupResponse) GetName() *RegisteredName {
@@ -3956,7 +4205,7 @@ type ListNamesRequest struct {
 
 func (x *ListNamesRequest) Reset() {
 	*x = ListNamesRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[61]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3968,7 +4217,7 @@ func (x *ListNamesRequest) String() string {
 func (*ListNamesRequest) ProtoMessage() {}
 
 func (x *ListNamesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[61]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3981,7 +4230,7 @@ func (x *ListNamesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNamesRequest.ProtoReflect.Descriptor instead.
 func (*ListNamesRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{61}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListNamesRequest) GetPrefix() string {
@@ -4000,7 +4249,7 @@ type ListNamesResponse struct {
 
 func (x *ListNamesResponse) Reset() {
 	*x = ListNamesResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[62]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4012,7 +4261,7 @@ func (x *ListNamesResponse) String() string {
 func (*ListNamesResponse) ProtoMessage() {}
 
 func (x *ListNamesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[62]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4025,7 +4274,7 @@ func (x *ListNamesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNamesResponse.ProtoReflect.Descriptor instead.
 func (*ListNamesResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{62}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListNamesResponse) GetNames() []*RegisteredName {
@@ -4044,7 +4293,7 @@ type WatchNameRequest struct {
 
 func (x *WatchNameRequest) Reset() {
 	*x = WatchNameRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[63]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4056,7 +4305,7 @@ func (x *WatchNameRequest) String() string {
 func (*WatchNameRequest) ProtoMessage() {}
 
 func (x *WatchNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[63]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4069,7 +4318,7 @@ func (x *WatchNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchNameRequest.ProtoReflect.Descriptor instead.
 func (*WatchNameRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{63}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *WatchNameRequest) GetName() string {
@@ -4089,7 +4338,7 @@ type WatchNameResponse struct {
 
 func (x *WatchNameResponse) Reset() {
 	*x = WatchNameResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[64]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4101,7 +4350,7 @@ func (x *WatchNameResponse) String() string {
 func (*WatchNameResponse) ProtoMessage() {}
 
 func (x *WatchNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[64]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4114,7 +4363,7 @@ func (x *WatchNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchNameResponse.ProtoReflect.Descriptor instead.
 func (*WatchNameResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{64}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *WatchNameResponse) GetName() *RegisteredName {
@@ -4142,7 +4391,7 @@ type OpenSessionRequest struct {
 
 func (x *OpenSessionRequest) Reset() {
 	*x = OpenSessionRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[65]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4154,7 +4403,7 @@ func (x *OpenSessionRequest) String() string {
 func (*OpenSessionRequest) ProtoMessage() {}
 
 func (x *OpenSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[65]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4167,7 +4416,7 @@ func (x *OpenSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSessionRequest.ProtoReflect.Descriptor instead.
 func (*OpenSessionRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{65}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *OpenSessionRequest) GetTtlMs() int64 {
@@ -4187,7 +4436,7 @@ type OpenSessionResponse struct {
 
 func (x *OpenSessionResponse) Reset() {
 	*x = OpenSessionResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[66]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4199,7 +4448,7 @@ func (x *OpenSessionResponse) String() string {
 func (*OpenSessionResponse) ProtoMessage() {}
 
 func (x *OpenSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[66]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4212,7 +4461,7 @@ func (x *OpenSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSessionResponse.ProtoReflect.Descriptor instead.
 func (*OpenSessionResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{66}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *OpenSessionResponse) GetSession() int64 {
@@ -4238,7 +4487,7 @@ type CloseSessionRequest struct {
 
 func (x *CloseSessionRequest) Reset() {
 	*x = CloseSessionRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[67]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4250,7 +4499,7 @@ func (x *CloseSessionRequest) String() string {
 func (*CloseSessionRequest) ProtoMessage() {}
 
 func (x *CloseSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[67]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4263,7 +4512,7 @@ func (x *CloseSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSessionRequest.ProtoReflect.Descriptor instead.
 func (*CloseSessionRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{67}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *CloseSessionRequest) GetSession() int64 {
@@ -4281,7 +4530,7 @@ type CloseSessionResponse struct {
 
 func (x *CloseSessionResponse) Reset() {
 	*x = CloseSessionResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[68]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4293,7 +4542,7 @@ func (x *CloseSessionResponse) String() string {
 func (*CloseSessionResponse) ProtoMessage() {}
 
 func (x *CloseSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[68]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4306,7 +4555,7 @@ func (x *CloseSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSessionResponse.ProtoReflect.Descriptor instead.
 func (*CloseSessionResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{68}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{74}
 }
 
 type LockRequest struct {
@@ -4324,7 +4573,7 @@ type LockRequest struct {
 
 func (x *LockRequest) Reset() {
 	*x = LockRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[69]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4336,7 +4585,7 @@ func (x *LockRequest) String() string {
 func (*LockRequest) ProtoMessage() {}
 
 func (x *LockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[69]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4349,7 +4598,7 @@ func (x *LockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
 func (*LockRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{69}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *LockRequest) GetName() string {
@@ -4399,7 +4648,7 @@ type LockResponse struct {
 
 func (x *LockResponse) Reset() {
 	*x = LockResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[70]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4411,7 +4660,7 @@ func (x *LockResponse) String() string {
 func (*LockResponse) ProtoMessage() {}
 
 func (x *LockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[70]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4424,7 +4673,7 @@ func (x *LockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
 func (*LockResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{70}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *LockResponse) GetHeld() bool {
@@ -4479,7 +4728,7 @@ type UnlockRequest struct {
 
 func (x *UnlockRequest) Reset() {
 	*x = UnlockRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[71]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4491,7 +4740,7 @@ func (x *UnlockRequest) String() string {
 func (*UnlockRequest) ProtoMessage() {}
 
 func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[71]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4504,7 +4753,7 @@ func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
 func (*UnlockRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{71}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *UnlockRequest) GetName() string {
@@ -4529,7 +4778,7 @@ type UnlockResponse struct {
 
 func (x *UnlockResponse) Reset() {
 	*x = UnlockResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[72]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4541,7 +4790,7 @@ func (x *UnlockResponse) String() string {
 func (*UnlockResponse) ProtoMessage() {}
 
 func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[72]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4554,7 +4803,7 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{72}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{78}
 }
 
 type KeepAliveRequest struct {
@@ -4566,7 +4815,7 @@ type KeepAliveRequest struct {
 
 func (x *KeepAliveRequest) Reset() {
 	*x = KeepAliveRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[73]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4578,7 +4827,7 @@ func (x *KeepAliveRequest) String() string {
 func (*KeepAliveRequest) ProtoMessage() {}
 
 func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[73]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4591,7 +4840,7 @@ func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
 func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{73}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *KeepAliveRequest) GetSession() int64 {
@@ -4610,7 +4859,7 @@ type KeepAliveResponse struct {
 
 func (x *KeepAliveResponse) Reset() {
 	*x = KeepAliveResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[74]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4622,7 +4871,7 @@ func (x *KeepAliveResponse) String() string {
 func (*KeepAliveResponse) ProtoMessage() {}
 
 func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[74]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4635,7 +4884,7 @@ func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
 func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{74}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *KeepAliveResponse) GetTtlMs() int64 {
@@ -4657,7 +4906,7 @@ type CampaignRequest struct {
 
 func (x *CampaignRequest) Reset() {
 	*x = CampaignRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[75]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4669,7 +4918,7 @@ func (x *CampaignRequest) String() string {
 func (*CampaignRequest) ProtoMessage() {}
 
 func (x *CampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[75]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4682,7 +4931,7 @@ func (x *CampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CampaignRequest.ProtoReflect.Descriptor instead.
 func (*CampaignRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{75}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *CampaignRequest) GetName() string {
@@ -4718,7 +4967,7 @@ type CampaignResponse struct {
 
 func (x *CampaignResponse) Reset() {
 	*x = CampaignResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[76]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4730,7 +4979,7 @@ func (x *CampaignResponse) String() string {
 func (*CampaignResponse) ProtoMessage() {}
 
 func (x *CampaignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[76]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4743,7 +4992,7 @@ func (x *CampaignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CampaignResponse.ProtoReflect.Descriptor instead.
 func (*CampaignResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{76}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *CampaignResponse) GetCandidacy() string {
@@ -4770,7 +5019,7 @@ type ResignRequest struct {
 
 func (x *ResignRequest) Reset() {
 	*x = ResignRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[77]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4782,7 +5031,7 @@ func (x *ResignRequest) String() string {
 func (*ResignRequest) ProtoMessage() {}
 
 func (x *ResignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[77]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4795,7 +5044,7 @@ func (x *ResignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResignRequest.ProtoReflect.Descriptor instead.
 func (*ResignRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{77}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ResignRequest) GetName() string {
@@ -4820,7 +5069,7 @@ type ResignResponse struct {
 
 func (x *ResignResponse) Reset() {
 	*x = ResignResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[78]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4832,7 +5081,7 @@ func (x *ResignResponse) String() string {
 func (*ResignResponse) ProtoMessage() {}
 
 func (x *ResignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[78]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4845,7 +5094,7 @@ func (x *ResignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResignResponse.ProtoReflect.Descriptor instead.
 func (*ResignResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{78}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{84}
 }
 
 type LeaderRequest struct {
@@ -4857,7 +5106,7 @@ type LeaderRequest struct {
 
 func (x *LeaderRequest) Reset() {
 	*x = LeaderRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[79]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4869,7 +5118,7 @@ func (x *LeaderRequest) String() string {
 func (*LeaderRequest) ProtoMessage() {}
 
 func (x *LeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[79]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4882,7 +5131,7 @@ func (x *LeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderRequest.ProtoReflect.Descriptor instead.
 func (*LeaderRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{79}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *LeaderRequest) GetName() string {
@@ -4905,7 +5154,7 @@ type ElectionLeader struct {
 
 func (x *ElectionLeader) Reset() {
 	*x = ElectionLeader{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[80]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4917,7 +5166,7 @@ func (x *ElectionLeader) String() string {
 func (*ElectionLeader) ProtoMessage() {}
 
 func (x *ElectionLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[80]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4930,7 +5179,7 @@ func (x *ElectionLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ElectionLeader.ProtoReflect.Descriptor instead.
 func (*ElectionLeader) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{80}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ElectionLeader) GetCandidacy() string {
@@ -4970,7 +5219,7 @@ type LeaderResponse struct {
 
 func (x *LeaderResponse) Reset() {
 	*x = LeaderResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[81]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4982,7 +5231,7 @@ func (x *LeaderResponse) String() string {
 func (*LeaderResponse) ProtoMessage() {}
 
 func (x *LeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[81]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4995,7 +5244,7 @@ func (x *LeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderResponse.ProtoReflect.Descriptor instead.
 func (*LeaderResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{81}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *LeaderResponse) GetLeader() *ElectionLeader {
@@ -5014,7 +5263,7 @@ type ObserveRequest struct {
 
 func (x *ObserveRequest) Reset() {
 	*x = ObserveRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[82]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5026,7 +5275,7 @@ func (x *ObserveRequest) String() string {
 func (*ObserveRequest) ProtoMessage() {}
 
 func (x *ObserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[82]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5039,7 +5288,7 @@ func (x *ObserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserveRequest.ProtoReflect.Descriptor instead.
 func (*ObserveRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{82}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ObserveRequest) GetName() string {
@@ -5059,7 +5308,7 @@ type ObserveResponse struct {
 
 func (x *ObserveResponse) Reset() {
 	*x = ObserveResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[83]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5071,7 +5320,7 @@ func (x *ObserveResponse) String() string {
 func (*ObserveResponse) ProtoMessage() {}
 
 func (x *ObserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[83]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5084,7 +5333,7 @@ func (x *ObserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObserveResponse.ProtoReflect.Descriptor instead.
 func (*ObserveResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{83}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ObserveResponse) GetLeader() *ElectionLeader {
@@ -5105,7 +5354,7 @@ type BarrierServiceWaitRequest struct {
 
 func (x *BarrierServiceWaitRequest) Reset() {
 	*x = BarrierServiceWaitRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[84]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5117,7 +5366,7 @@ func (x *BarrierServiceWaitRequest) String() string {
 func (*BarrierServiceWaitRequest) ProtoMessage() {}
 
 func (x *BarrierServiceWaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[84]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5130,7 +5379,7 @@ func (x *BarrierServiceWaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierServiceWaitRequest.ProtoReflect.Descriptor instead.
 func (*BarrierServiceWaitRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{84}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *BarrierServiceWaitRequest) GetName() string {
@@ -5164,7 +5413,7 @@ type BarrierServiceWaitResponse struct {
 
 func (x *BarrierServiceWaitResponse) Reset() {
 	*x = BarrierServiceWaitResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[85]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5176,7 +5425,7 @@ func (x *BarrierServiceWaitResponse) String() string {
 func (*BarrierServiceWaitResponse) ProtoMessage() {}
 
 func (x *BarrierServiceWaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[85]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5189,7 +5438,7 @@ func (x *BarrierServiceWaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BarrierServiceWaitResponse.ProtoReflect.Descriptor instead.
 func (*BarrierServiceWaitResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{85}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *BarrierServiceWaitResponse) GetArrived() int32 {
@@ -5203,7 +5452,17 @@ var File_nefele_v1_nefele_proto protoreflect.FileDescriptor
 
 const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\n" +
-	"\x16nefele/v1/nefele.proto\x12\tnefele.v1\">\n" +
+	"\x16nefele/v1/nefele.proto\x12\tnefele.v1\"5\n" +
+	"\vLinkRequest\x12\x12\n" +
+	"\x04gpid\x18\x01 \x01(\tR\x04gpid\x12\x12\n" +
+	"\x04trap\x18\x02 \x01(\bR\x04trap\"\x0e\n" +
+	"\fLinkResponse\"#\n" +
+	"\rUnlinkRequest\x12\x12\n" +
+	"\x04gpid\x18\x01 \x01(\tR\x04gpid\"\x10\n" +
+	"\x0eUnlinkResponse\"\x12\n" +
+	"\x10LinkExitsRequest\"A\n" +
+	"\x11LinkExitsResponse\x12,\n" +
+	"\aprocess\x18\x01 \x01(\v2\x12.nefele.v1.ProcessR\aprocess\">\n" +
 	"\fScaleRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\"A\n" +
@@ -5551,7 +5810,7 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\tLogStream\x12\x1a\n" +
 	"\x16LOG_STREAM_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11LOG_STREAM_STDOUT\x10\x01\x12\x15\n" +
-	"\x11LOG_STREAM_STDERR\x10\x022\xa3\x05\n" +
+	"\x11LOG_STREAM_STDERR\x10\x022\xe5\x06\n" +
 	"\x0eProcessService\x12:\n" +
 	"\x05Spawn\x12\x17.nefele.v1.SpawnRequest\x1a\x18.nefele.v1.SpawnResponse\x127\n" +
 	"\x04List\x12\x16.nefele.v1.ListRequest\x1a\x17.nefele.v1.ListResponse\x124\n" +
@@ -5563,7 +5822,10 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x04Logs\x12\x16.nefele.v1.LogsRequest\x1a\x17.nefele.v1.LogsResponse0\x01\x12;\n" +
 	"\x04Exec\x12\x16.nefele.v1.ExecRequest\x1a\x17.nefele.v1.ExecResponse(\x010\x01\x12?\n" +
 	"\x06Events\x12\x18.nefele.v1.EventsRequest\x1a\x19.nefele.v1.EventsResponse0\x01\x12:\n" +
-	"\x05Scale\x12\x17.nefele.v1.ScaleRequest\x1a\x18.nefele.v1.ScaleResponse2\xd1\x02\n" +
+	"\x05Scale\x12\x17.nefele.v1.ScaleRequest\x1a\x18.nefele.v1.ScaleResponse\x127\n" +
+	"\x04Link\x12\x16.nefele.v1.LinkRequest\x1a\x17.nefele.v1.LinkResponse\x12=\n" +
+	"\x06Unlink\x12\x18.nefele.v1.UnlinkRequest\x1a\x19.nefele.v1.UnlinkResponse\x12H\n" +
+	"\tLinkExits\x12\x1b.nefele.v1.LinkExitsRequest\x1a\x1c.nefele.v1.LinkExitsResponse0\x012\xd1\x02\n" +
 	"\x0eClusterService\x12F\n" +
 	"\tListNodes\x12\x1b.nefele.v1.ListNodesRequest\x1a\x1c.nefele.v1.ListNodesResponse\x12@\n" +
 	"\aVersion\x12\x19.nefele.v1.VersionRequest\x1a\x1a.nefele.v1.VersionResponse\x127\n" +
@@ -5611,218 +5873,231 @@ func file_nefele_v1_nefele_proto_rawDescGZIP() []byte {
 }
 
 var file_nefele_v1_nefele_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
+var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 93)
 var file_nefele_v1_nefele_proto_goTypes = []any{
 	(Reason)(0),                             // 0: nefele.v1.Reason
 	(RestartPolicy)(0),                      // 1: nefele.v1.RestartPolicy
 	(State)(0),                              // 2: nefele.v1.State
 	(LogStream)(0),                          // 3: nefele.v1.LogStream
-	(*ScaleRequest)(nil),                    // 4: nefele.v1.ScaleRequest
-	(*ScaleResponse)(nil),                   // 5: nefele.v1.ScaleResponse
-	(*DrainRequest)(nil),                    // 6: nefele.v1.DrainRequest
-	(*DrainResponse)(nil),                   // 7: nefele.v1.DrainResponse
-	(*UndrainRequest)(nil),                  // 8: nefele.v1.UndrainRequest
-	(*UndrainResponse)(nil),                 // 9: nefele.v1.UndrainResponse
-	(*JoinRequest)(nil),                     // 10: nefele.v1.JoinRequest
-	(*JoinResponse)(nil),                    // 11: nefele.v1.JoinResponse
-	(*ErrorDetail)(nil),                     // 12: nefele.v1.ErrorDetail
-	(*Spec)(nil),                            // 13: nefele.v1.Spec
-	(*Process)(nil),                         // 14: nefele.v1.Process
-	(*SpawnRequest)(nil),                    // 15: nefele.v1.SpawnRequest
-	(*SpawnResponse)(nil),                   // 16: nefele.v1.SpawnResponse
-	(*ListRequest)(nil),                     // 17: nefele.v1.ListRequest
-	(*ListResponse)(nil),                    // 18: nefele.v1.ListResponse
-	(*GetRequest)(nil),                      // 19: nefele.v1.GetRequest
-	(*GetResponse)(nil),                     // 20: nefele.v1.GetResponse
-	(*SignalRequest)(nil),                   // 21: nefele.v1.SignalRequest
-	(*SignalResponse)(nil),                  // 22: nefele.v1.SignalResponse
-	(*StopRequest)(nil),                     // 23: nefele.v1.StopRequest
-	(*StopResponse)(nil),                    // 24: nefele.v1.StopResponse
-	(*RestartRequest)(nil),                  // 25: nefele.v1.RestartRequest
-	(*RestartResponse)(nil),                 // 26: nefele.v1.RestartResponse
-	(*WaitRequest)(nil),                     // 27: nefele.v1.WaitRequest
-	(*WaitResponse)(nil),                    // 28: nefele.v1.WaitResponse
-	(*LogsRequest)(nil),                     // 29: nefele.v1.LogsRequest
-	(*LogsResponse)(nil),                    // 30: nefele.v1.LogsResponse
-	(*ExecStart)(nil),                       // 31: nefele.v1.ExecStart
-	(*ExecResize)(nil),                      // 32: nefele.v1.ExecResize
-	(*ExecRequest)(nil),                     // 33: nefele.v1.ExecRequest
-	(*ExecExit)(nil),                        // 34: nefele.v1.ExecExit
-	(*ExecResponse)(nil),                    // 35: nefele.v1.ExecResponse
-	(*EventsRequest)(nil),                   // 36: nefele.v1.EventsRequest
-	(*Event)(nil),                           // 37: nefele.v1.Event
-	(*EventsResponse)(nil),                  // 38: nefele.v1.EventsResponse
-	(*ListNodesRequest)(nil),                // 39: nefele.v1.ListNodesRequest
-	(*Node)(nil),                            // 40: nefele.v1.Node
-	(*ListNodesResponse)(nil),               // 41: nefele.v1.ListNodesResponse
-	(*VersionRequest)(nil),                  // 42: nefele.v1.VersionRequest
-	(*VersionResponse)(nil),                 // 43: nefele.v1.VersionResponse
-	(*KeyValue)(nil),                        // 44: nefele.v1.KeyValue
-	(*KVServiceGetRequest)(nil),             // 45: nefele.v1.KVServiceGetRequest
-	(*KVServiceGetResponse)(nil),            // 46: nefele.v1.KVServiceGetResponse
-	(*KVServicePutRequest)(nil),             // 47: nefele.v1.KVServicePutRequest
-	(*KVServicePutResponse)(nil),            // 48: nefele.v1.KVServicePutResponse
-	(*KVServiceDeleteRequest)(nil),          // 49: nefele.v1.KVServiceDeleteRequest
-	(*KVServiceDeleteResponse)(nil),         // 50: nefele.v1.KVServiceDeleteResponse
-	(*KVServiceCompareAndSwapRequest)(nil),  // 51: nefele.v1.KVServiceCompareAndSwapRequest
-	(*KVServiceCompareAndSwapResponse)(nil), // 52: nefele.v1.KVServiceCompareAndSwapResponse
-	(*KVServiceListRequest)(nil),            // 53: nefele.v1.KVServiceListRequest
-	(*KVServiceListResponse)(nil),           // 54: nefele.v1.KVServiceListResponse
-	(*KVServiceWatchRequest)(nil),           // 55: nefele.v1.KVServiceWatchRequest
-	(*KVEvent)(nil),                         // 56: nefele.v1.KVEvent
-	(*KVServiceWatchResponse)(nil),          // 57: nefele.v1.KVServiceWatchResponse
-	(*RegisteredName)(nil),                  // 58: nefele.v1.RegisteredName
-	(*RegisterRequest)(nil),                 // 59: nefele.v1.RegisterRequest
-	(*RegisterResponse)(nil),                // 60: nefele.v1.RegisterResponse
-	(*UnregisterRequest)(nil),               // 61: nefele.v1.UnregisterRequest
-	(*UnregisterResponse)(nil),              // 62: nefele.v1.UnregisterResponse
-	(*LookupRequest)(nil),                   // 63: nefele.v1.LookupRequest
-	(*LookupResponse)(nil),                  // 64: nefele.v1.LookupResponse
-	(*ListNamesRequest)(nil),                // 65: nefele.v1.ListNamesRequest
-	(*ListNamesResponse)(nil),               // 66: nefele.v1.ListNamesResponse
-	(*WatchNameRequest)(nil),                // 67: nefele.v1.WatchNameRequest
-	(*WatchNameResponse)(nil),               // 68: nefele.v1.WatchNameResponse
-	(*OpenSessionRequest)(nil),              // 69: nefele.v1.OpenSessionRequest
-	(*OpenSessionResponse)(nil),             // 70: nefele.v1.OpenSessionResponse
-	(*CloseSessionRequest)(nil),             // 71: nefele.v1.CloseSessionRequest
-	(*CloseSessionResponse)(nil),            // 72: nefele.v1.CloseSessionResponse
-	(*LockRequest)(nil),                     // 73: nefele.v1.LockRequest
-	(*LockResponse)(nil),                    // 74: nefele.v1.LockResponse
-	(*UnlockRequest)(nil),                   // 75: nefele.v1.UnlockRequest
-	(*UnlockResponse)(nil),                  // 76: nefele.v1.UnlockResponse
-	(*KeepAliveRequest)(nil),                // 77: nefele.v1.KeepAliveRequest
-	(*KeepAliveResponse)(nil),               // 78: nefele.v1.KeepAliveResponse
-	(*CampaignRequest)(nil),                 // 79: nefele.v1.CampaignRequest
-	(*CampaignResponse)(nil),                // 80: nefele.v1.CampaignResponse
-	(*ResignRequest)(nil),                   // 81: nefele.v1.ResignRequest
-	(*ResignResponse)(nil),                  // 82: nefele.v1.ResignResponse
-	(*LeaderRequest)(nil),                   // 83: nefele.v1.LeaderRequest
-	(*ElectionLeader)(nil),                  // 84: nefele.v1.ElectionLeader
-	(*LeaderResponse)(nil),                  // 85: nefele.v1.LeaderResponse
-	(*ObserveRequest)(nil),                  // 86: nefele.v1.ObserveRequest
-	(*ObserveResponse)(nil),                 // 87: nefele.v1.ObserveResponse
-	(*BarrierServiceWaitRequest)(nil),       // 88: nefele.v1.BarrierServiceWaitRequest
-	(*BarrierServiceWaitResponse)(nil),      // 89: nefele.v1.BarrierServiceWaitResponse
-	nil,                                     // 90: nefele.v1.Node.LabelsEntry
+	(*LinkRequest)(nil),                     // 4: nefele.v1.LinkRequest
+	(*LinkResponse)(nil),                    // 5: nefele.v1.LinkResponse
+	(*UnlinkRequest)(nil),                   // 6: nefele.v1.UnlinkRequest
+	(*UnlinkResponse)(nil),                  // 7: nefele.v1.UnlinkResponse
+	(*LinkExitsRequest)(nil),                // 8: nefele.v1.LinkExitsRequest
+	(*LinkExitsResponse)(nil),               // 9: nefele.v1.LinkExitsResponse
+	(*ScaleRequest)(nil),                    // 10: nefele.v1.ScaleRequest
+	(*ScaleResponse)(nil),                   // 11: nefele.v1.ScaleResponse
+	(*DrainRequest)(nil),                    // 12: nefele.v1.DrainRequest
+	(*DrainResponse)(nil),                   // 13: nefele.v1.DrainResponse
+	(*UndrainRequest)(nil),                  // 14: nefele.v1.UndrainRequest
+	(*UndrainResponse)(nil),                 // 15: nefele.v1.UndrainResponse
+	(*JoinRequest)(nil),                     // 16: nefele.v1.JoinRequest
+	(*JoinResponse)(nil),                    // 17: nefele.v1.JoinResponse
+	(*ErrorDetail)(nil),                     // 18: nefele.v1.ErrorDetail
+	(*Spec)(nil),                            // 19: nefele.v1.Spec
+	(*Process)(nil),                         // 20: nefele.v1.Process
+	(*SpawnRequest)(nil),                    // 21: nefele.v1.SpawnRequest
+	(*SpawnResponse)(nil),                   // 22: nefele.v1.SpawnResponse
+	(*ListRequest)(nil),                     // 23: nefele.v1.ListRequest
+	(*ListResponse)(nil),                    // 24: nefele.v1.ListResponse
+	(*GetRequest)(nil),                      // 25: nefele.v1.GetRequest
+	(*GetResponse)(nil),                     // 26: nefele.v1.GetResponse
+	(*SignalRequest)(nil),                   // 27: nefele.v1.SignalRequest
+	(*SignalResponse)(nil),                  // 28: nefele.v1.SignalResponse
+	(*StopRequest)(nil),                     // 29: nefele.v1.StopRequest
+	(*StopResponse)(nil),                    // 30: nefele.v1.StopResponse
+	(*RestartRequest)(nil),                  // 31: nefele.v1.RestartRequest
+	(*RestartResponse)(nil),                 // 32: nefele.v1.RestartResponse
+	(*WaitRequest)(nil),                     // 33: nefele.v1.WaitRequest
+	(*WaitResponse)(nil),                    // 34: nefele.v1.WaitResponse
+	(*LogsRequest)(nil),                     // 35: nefele.v1.LogsRequest
+	(*LogsResponse)(nil),                    // 36: nefele.v1.LogsResponse
+	(*ExecStart)(nil),                       // 37: nefele.v1.ExecStart
+	(*ExecResize)(nil),                      // 38: nefele.v1.ExecResize
+	(*ExecRequest)(nil),                     // 39: nefele.v1.ExecRequest
+	(*ExecExit)(nil),                        // 40: nefele.v1.ExecExit
+	(*ExecResponse)(nil),                    // 41: nefele.v1.ExecResponse
+	(*EventsRequest)(nil),                   // 42: nefele.v1.EventsRequest
+	(*Event)(nil),                           // 43: nefele.v1.Event
+	(*EventsResponse)(nil),                  // 44: nefele.v1.EventsResponse
+	(*ListNodesRequest)(nil),                // 45: nefele.v1.ListNodesRequest
+	(*Node)(nil),                            // 46: nefele.v1.Node
+	(*ListNodesResponse)(nil),               // 47: nefele.v1.ListNodesResponse
+	(*VersionRequest)(nil),                  // 48: nefele.v1.VersionRequest
+	(*VersionResponse)(nil),                 // 49: nefele.v1.VersionResponse
+	(*KeyValue)(nil),                        // 50: nefele.v1.KeyValue
+	(*KVServiceGetRequest)(nil),             // 51: nefele.v1.KVServiceGetRequest
+	(*KVServiceGetResponse)(nil),            // 52: nefele.v1.KVServiceGetResponse
+	(*KVServicePutRequest)(nil),             // 53: nefele.v1.KVServicePutRequest
+	(*KVServicePutResponse)(nil),            // 54: nefele.v1.KVServicePutResponse
+	(*KVServiceDeleteRequest)(nil),          // 55: nefele.v1.KVServiceDeleteRequest
+	(*KVServiceDeleteResponse)(nil),         // 56: nefele.v1.KVServiceDeleteResponse
+	(*KVServiceCompareAndSwapRequest)(nil),  // 57: nefele.v1.KVServiceCompareAndSwapRequest
+	(*KVServiceCompareAndSwapResponse)(nil), // 58: nefele.v1.KVServiceCompareAndSwapResponse
+	(*KVServiceListRequest)(nil),            // 59: nefele.v1.KVServiceListRequest
+	(*KVServiceListResponse)(nil),           // 60: nefele.v1.KVServiceListResponse
+	(*KVServiceWatchRequest)(nil),           // 61: nefele.v1.KVServiceWatchRequest
+	(*KVEvent)(nil),                         // 62: nefele.v1.KVEvent
+	(*KVServiceWatchResponse)(nil),          // 63: nefele.v1.KVServiceWatchResponse
+	(*RegisteredName)(nil),                  // 64: nefele.v1.RegisteredName
+	(*RegisterRequest)(nil),                 // 65: nefele.v1.RegisterRequest
+	(*RegisterResponse)(nil),                // 66: nefele.v1.RegisterResponse
+	(*UnregisterRequest)(nil),               // 67: nefele.v1.UnregisterRequest
+	(*UnregisterResponse)(nil),              // 68: nefele.v1.UnregisterResponse
+	(*LookupRequest)(nil),                   // 69: nefele.v1.LookupRequest
+	(*LookupResponse)(nil),                  // 70: nefele.v1.LookupResponse
+	(*ListNamesRequest)(nil),                // 71: nefele.v1.ListNamesRequest
+	(*ListNamesResponse)(nil),               // 72: nefele.v1.ListNamesResponse
+	(*WatchNameRequest)(nil),                // 73: nefele.v1.WatchNameRequest
+	(*WatchNameResponse)(nil),               // 74: nefele.v1.WatchNameResponse
+	(*OpenSessionRequest)(nil),              // 75: nefele.v1.OpenSessionRequest
+	(*OpenSessionResponse)(nil),             // 76: nefele.v1.OpenSessionResponse
+	(*CloseSessionRequest)(nil),             // 77: nefele.v1.CloseSessionRequest
+	(*CloseSessionResponse)(nil),            // 78: nefele.v1.CloseSessionResponse
+	(*LockRequest)(nil),                     // 79: nefele.v1.LockRequest
+	(*LockResponse)(nil),                    // 80: nefele.v1.LockResponse
+	(*UnlockRequest)(nil),                   // 81: nefele.v1.UnlockRequest
+	(*UnlockResponse)(nil),                  // 82: nefele.v1.UnlockResponse
+	(*KeepAliveRequest)(nil),                // 83: nefele.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),               // 84: nefele.v1.KeepAliveResponse
+	(*CampaignRequest)(nil),                 // 85: nefele.v1.CampaignRequest
+	(*CampaignResponse)(nil),                // 86: nefele.v1.CampaignResponse
+	(*ResignRequest)(nil),                   // 87: nefele.v1.ResignRequest
+	(*ResignResponse)(nil),                  // 88: nefele.v1.ResignResponse
+	(*LeaderRequest)(nil),                   // 89: nefele.v1.LeaderRequest
+	(*ElectionLeader)(nil),                  // 90: nefele.v1.ElectionLeader
+	(*LeaderResponse)(nil),                  // 91: nefele.v1.LeaderResponse
+	(*ObserveRequest)(nil),                  // 92: nefele.v1.ObserveRequest
+	(*ObserveResponse)(nil),                 // 93: nefele.v1.ObserveResponse
+	(*BarrierServiceWaitRequest)(nil),       // 94: nefele.v1.BarrierServiceWaitRequest
+	(*BarrierServiceWaitResponse)(nil),      // 95: nefele.v1.BarrierServiceWaitResponse
+	nil,                                     // 96: nefele.v1.Node.LabelsEntry
 }
 var file_nefele_v1_nefele_proto_depIdxs = []int32{
-	14, // 0: nefele.v1.ScaleResponse.processes:type_name -> nefele.v1.Process
-	14, // 1: nefele.v1.DrainResponse.remaining:type_name -> nefele.v1.Process
-	0,  // 2: nefele.v1.ErrorDetail.reason:type_name -> nefele.v1.Reason
-	1,  // 3: nefele.v1.Spec.restart:type_name -> nefele.v1.RestartPolicy
-	2,  // 4: nefele.v1.Process.state:type_name -> nefele.v1.State
-	13, // 5: nefele.v1.Process.spec:type_name -> nefele.v1.Spec
-	0,  // 6: nefele.v1.Process.failure:type_name -> nefele.v1.Reason
-	13, // 7: nefele.v1.SpawnRequest.spec:type_name -> nefele.v1.Spec
-	14, // 8: nefele.v1.SpawnResponse.processes:type_name -> nefele.v1.Process
-	14, // 9: nefele.v1.ListResponse.processes:type_name -> nefele.v1.Process
-	14, // 10: nefele.v1.GetResponse.processes:type_name -> nefele.v1.Process
-	14, // 11: nefele.v1.SignalResponse.processes:type_name -> nefele.v1.Process
-	14, // 12: nefele.v1.StopResponse.processes:type_name -> nefele.v1.Process
-	14, // 13: nefele.v1.RestartResponse.processes:type_name -> nefele.v1.Process
-	14, // 14: nefele.v1.WaitResponse.processes:type_name -> nefele.v1.Process
-	3,  // 15: nefele.v1.LogsRequest.stream:type_name -> nefele.v1.LogStream
-	3,  // 16: nefele.v1.LogsResponse.stream:type_name -> nefele.v1.LogStream
-	13, // 17: nefele.v1.ExecStart.spec:type_name -> nefele.v1.Spec
-	31, // 18: nefele.v1.ExecRequest.start:type_name -> nefele.v1.ExecStart
-	32, // 19: nefele.v1.ExecRequest.resize:type_name -> nefele.v1.ExecResize
-	14, // 20: nefele.v1.ExecResponse.started:type_name -> nefele.v1.Process
-	34, // 21: nefele.v1.ExecResponse.exit:type_name -> nefele.v1.ExecExit
-	2,  // 22: nefele.v1.Event.from:type_name -> nefele.v1.State
-	2,  // 23: nefele.v1.Event.to:type_name -> nefele.v1.State
-	37, // 24: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
-	90, // 25: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
-	40, // 26: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
-	44, // 27: nefele.v1.KVServiceGetResponse.kv:type_name -> nefele.v1.KeyValue
-	44, // 28: nefele.v1.KVServiceCompareAndSwapResponse.current:type_name -> nefele.v1.KeyValue
-	44, // 29: nefele.v1.KVServiceListResponse.kvs:type_name -> nefele.v1.KeyValue
-	44, // 30: nefele.v1.KVEvent.kv:type_name -> nefele.v1.KeyValue
-	56, // 31: nefele.v1.KVServiceWatchResponse.events:type_name -> nefele.v1.KVEvent
-	58, // 32: nefele.v1.RegisterResponse.name:type_name -> nefele.v1.RegisteredName
-	58, // 33: nefele.v1.LookupResponse.name:type_name -> nefele.v1.RegisteredName
-	58, // 34: nefele.v1.ListNamesResponse.names:type_name -> nefele.v1.RegisteredName
-	58, // 35: nefele.v1.WatchNameResponse.name:type_name -> nefele.v1.RegisteredName
-	84, // 36: nefele.v1.LeaderResponse.leader:type_name -> nefele.v1.ElectionLeader
-	84, // 37: nefele.v1.ObserveResponse.leader:type_name -> nefele.v1.ElectionLeader
-	15, // 38: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
-	17, // 39: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
-	19, // 40: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
-	21, // 41: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
-	23, // 42: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
-	25, // 43: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
-	27, // 44: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
-	29, // 45: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
-	33, // 46: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
-	36, // 47: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
-	4,  // 48: nefele.v1.ProcessService.Scale:input_type -> nefele.v1.ScaleRequest
-	39, // 49: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
-	42, // 50: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
-	10, // 51: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
-	6,  // 52: nefele.v1.ClusterService.Drain:input_type -> nefele.v1.DrainRequest
-	8,  // 53: nefele.v1.ClusterService.Undrain:input_type -> nefele.v1.UndrainRequest
-	45, // 54: nefele.v1.KVService.Get:input_type -> nefele.v1.KVServiceGetRequest
-	47, // 55: nefele.v1.KVService.Put:input_type -> nefele.v1.KVServicePutRequest
-	49, // 56: nefele.v1.KVService.Delete:input_type -> nefele.v1.KVServiceDeleteRequest
-	51, // 57: nefele.v1.KVService.CompareAndSwap:input_type -> nefele.v1.KVServiceCompareAndSwapRequest
-	53, // 58: nefele.v1.KVService.List:input_type -> nefele.v1.KVServiceListRequest
-	55, // 59: nefele.v1.KVService.Watch:input_type -> nefele.v1.KVServiceWatchRequest
-	59, // 60: nefele.v1.NameService.Register:input_type -> nefele.v1.RegisterRequest
-	61, // 61: nefele.v1.NameService.Unregister:input_type -> nefele.v1.UnregisterRequest
-	63, // 62: nefele.v1.NameService.Lookup:input_type -> nefele.v1.LookupRequest
-	65, // 63: nefele.v1.NameService.ListNames:input_type -> nefele.v1.ListNamesRequest
-	67, // 64: nefele.v1.NameService.WatchName:input_type -> nefele.v1.WatchNameRequest
-	73, // 65: nefele.v1.LockService.Lock:input_type -> nefele.v1.LockRequest
-	75, // 66: nefele.v1.LockService.Unlock:input_type -> nefele.v1.UnlockRequest
-	69, // 67: nefele.v1.LockService.OpenSession:input_type -> nefele.v1.OpenSessionRequest
-	77, // 68: nefele.v1.LockService.KeepAlive:input_type -> nefele.v1.KeepAliveRequest
-	71, // 69: nefele.v1.LockService.CloseSession:input_type -> nefele.v1.CloseSessionRequest
-	79, // 70: nefele.v1.ElectionService.Campaign:input_type -> nefele.v1.CampaignRequest
-	81, // 71: nefele.v1.ElectionService.Resign:input_type -> nefele.v1.ResignRequest
-	83, // 72: nefele.v1.ElectionService.Leader:input_type -> nefele.v1.LeaderRequest
-	86, // 73: nefele.v1.ElectionService.Observe:input_type -> nefele.v1.ObserveRequest
-	88, // 74: nefele.v1.BarrierService.Wait:input_type -> nefele.v1.BarrierServiceWaitRequest
-	16, // 75: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
-	18, // 76: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
-	20, // 77: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
-	22, // 78: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
-	24, // 79: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
-	26, // 80: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
-	28, // 81: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
-	30, // 82: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
-	35, // 83: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
-	38, // 84: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
-	5,  // 85: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
-	41, // 86: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
-	43, // 87: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
-	11, // 88: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
-	7,  // 89: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
-	9,  // 90: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
-	46, // 91: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
-	48, // 92: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
-	50, // 93: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
-	52, // 94: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
-	54, // 95: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
-	57, // 96: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
-	60, // 97: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
-	62, // 98: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
-	64, // 99: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
-	66, // 100: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
-	68, // 101: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
-	74, // 102: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
-	76, // 103: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
-	70, // 104: nefele.v1.LockService.OpenSession:output_type -> nefele.v1.OpenSessionResponse
-	78, // 105: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
-	72, // 106: nefele.v1.LockService.CloseSession:output_type -> nefele.v1.CloseSessionResponse
-	80, // 107: nefele.v1.ElectionService.Campaign:output_type -> nefele.v1.CampaignResponse
-	82, // 108: nefele.v1.ElectionService.Resign:output_type -> nefele.v1.ResignResponse
-	85, // 109: nefele.v1.ElectionService.Leader:output_type -> nefele.v1.LeaderResponse
-	87, // 110: nefele.v1.ElectionService.Observe:output_type -> nefele.v1.ObserveResponse
-	89, // 111: nefele.v1.BarrierService.Wait:output_type -> nefele.v1.BarrierServiceWaitResponse
-	75, // [75:112] is the sub-list for method output_type
-	38, // [38:75] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	20, // 0: nefele.v1.LinkExitsResponse.process:type_name -> nefele.v1.Process
+	20, // 1: nefele.v1.ScaleResponse.processes:type_name -> nefele.v1.Process
+	20, // 2: nefele.v1.DrainResponse.remaining:type_name -> nefele.v1.Process
+	0,  // 3: nefele.v1.ErrorDetail.reason:type_name -> nefele.v1.Reason
+	1,  // 4: nefele.v1.Spec.restart:type_name -> nefele.v1.RestartPolicy
+	2,  // 5: nefele.v1.Process.state:type_name -> nefele.v1.State
+	19, // 6: nefele.v1.Process.spec:type_name -> nefele.v1.Spec
+	0,  // 7: nefele.v1.Process.failure:type_name -> nefele.v1.Reason
+	19, // 8: nefele.v1.SpawnRequest.spec:type_name -> nefele.v1.Spec
+	20, // 9: nefele.v1.SpawnResponse.processes:type_name -> nefele.v1.Process
+	20, // 10: nefele.v1.ListResponse.processes:type_name -> nefele.v1.Process
+	20, // 11: nefele.v1.GetResponse.processes:type_name -> nefele.v1.Process
+	20, // 12: nefele.v1.SignalResponse.processes:type_name -> nefele.v1.Process
+	20, // 13: nefele.v1.StopResponse.processes:type_name -> nefele.v1.Process
+	20, // 14: nefele.v1.RestartResponse.processes:type_name -> nefele.v1.Process
+	20, // 15: nefele.v1.WaitResponse.processes:type_name -> nefele.v1.Process
+	3,  // 16: nefele.v1.LogsRequest.stream:type_name -> nefele.v1.LogStream
+	3,  // 17: nefele.v1.LogsResponse.stream:type_name -> nefele.v1.LogStream
+	19, // 18: nefele.v1.ExecStart.spec:type_name -> nefele.v1.Spec
+	37, // 19: nefele.v1.ExecRequest.start:type_name -> nefele.v1.ExecStart
+	38, // 20: nefele.v1.ExecRequest.resize:type_name -> nefele.v1.ExecResize
+	20, // 21: nefele.v1.ExecResponse.started:type_name -> nefele.v1.Process
+	40, // 22: nefele.v1.ExecResponse.exit:type_name -> nefele.v1.ExecExit
+	2,  // 23: nefele.v1.Event.from:type_name -> nefele.v1.State
+	2,  // 24: nefele.v1.Event.to:type_name -> nefele.v1.State
+	43, // 25: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
+	96, // 26: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
+	46, // 27: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
+	50, // 28: nefele.v1.KVServiceGetResponse.kv:type_name -> nefele.v1.KeyValue
+	50, // 29: nefele.v1.KVServiceCompareAndSwapResponse.current:type_name -> nefele.v1.KeyValue
+	50, // 30: nefele.v1.KVServiceListResponse.kvs:type_name -> nefele.v1.KeyValue
+	50, // 31: nefele.v1.KVEvent.kv:type_name -> nefele.v1.KeyValue
+	62, // 32: nefele.v1.KVServiceWatchResponse.events:type_name -> nefele.v1.KVEvent
+	64, // 33: nefele.v1.RegisterResponse.name:type_name -> nefele.v1.RegisteredName
+	64, // 34: nefele.v1.LookupResponse.name:type_name -> nefele.v1.RegisteredName
+	64, // 35: nefele.v1.ListNamesResponse.names:type_name -> nefele.v1.RegisteredName
+	64, // 36: nefele.v1.WatchNameResponse.name:type_name -> nefele.v1.RegisteredName
+	90, // 37: nefele.v1.LeaderResponse.leader:type_name -> nefele.v1.ElectionLeader
+	90, // 38: nefele.v1.ObserveResponse.leader:type_name -> nefele.v1.ElectionLeader
+	21, // 39: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
+	23, // 40: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
+	25, // 41: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
+	27, // 42: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
+	29, // 43: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
+	31, // 44: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
+	33, // 45: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
+	35, // 46: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
+	39, // 47: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
+	42, // 48: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
+	10, // 49: nefele.v1.ProcessService.Scale:input_type -> nefele.v1.ScaleRequest
+	4,  // 50: nefele.v1.ProcessService.Link:input_type -> nefele.v1.LinkRequest
+	6,  // 51: nefele.v1.ProcessService.Unlink:input_type -> nefele.v1.UnlinkRequest
+	8,  // 52: nefele.v1.ProcessService.LinkExits:input_type -> nefele.v1.LinkExitsRequest
+	45, // 53: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
+	48, // 54: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
+	16, // 55: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
+	12, // 56: nefele.v1.ClusterService.Drain:input_type -> nefele.v1.DrainRequest
+	14, // 57: nefele.v1.ClusterService.Undrain:input_type -> nefele.v1.UndrainRequest
+	51, // 58: nefele.v1.KVService.Get:input_type -> nefele.v1.KVServiceGetRequest
+	53, // 59: nefele.v1.KVService.Put:input_type -> nefele.v1.KVServicePutRequest
+	55, // 60: nefele.v1.KVService.Delete:input_type -> nefele.v1.KVServiceDeleteRequest
+	57, // 61: nefele.v1.KVService.CompareAndSwap:input_type -> nefele.v1.KVServiceCompareAndSwapRequest
+	59, // 62: nefele.v1.KVService.List:input_type -> nefele.v1.KVServiceListRequest
+	61, // 63: nefele.v1.KVService.Watch:input_type -> nefele.v1.KVServiceWatchRequest
+	65, // 64: nefele.v1.NameService.Register:input_type -> nefele.v1.RegisterRequest
+	67, // 65: nefele.v1.NameService.Unregister:input_type -> nefele.v1.UnregisterRequest
+	69, // 66: nefele.v1.NameService.Lookup:input_type -> nefele.v1.LookupRequest
+	71, // 67: nefele.v1.NameService.ListNames:input_type -> nefele.v1.ListNamesRequest
+	73, // 68: nefele.v1.NameService.WatchName:input_type -> nefele.v1.WatchNameRequest
+	79, // 69: nefele.v1.LockService.Lock:input_type -> nefele.v1.LockRequest
+	81, // 70: nefele.v1.LockService.Unlock:input_type -> nefele.v1.UnlockRequest
+	75, // 71: nefele.v1.LockService.OpenSession:input_type -> nefele.v1.OpenSessionRequest
+	83, // 72: nefele.v1.LockService.KeepAlive:input_type -> nefele.v1.KeepAliveRequest
+	77, // 73: nefele.v1.LockService.CloseSession:input_type -> nefele.v1.CloseSessionRequest
+	85, // 74: nefele.v1.ElectionService.Campaign:input_type -> nefele.v1.CampaignRequest
+	87, // 75: nefele.v1.ElectionService.Resign:input_type -> nefele.v1.ResignRequest
+	89, // 76: nefele.v1.ElectionService.Leader:input_type -> nefele.v1.LeaderRequest
+	92, // 77: nefele.v1.ElectionService.Observe:input_type -> nefele.v1.ObserveRequest
+	94, // 78: nefele.v1.BarrierService.Wait:input_type -> nefele.v1.BarrierServiceWaitRequest
+	22, // 79: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
+	24, // 80: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
+	26, // 81: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
+	28, // 82: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
+	30, // 83: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
+	32, // 84: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
+	34, // 85: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
+	36, // 86: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
+	41, // 87: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
+	44, // 88: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
+	11, // 89: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
+	5,  // 90: nefele.v1.ProcessService.Link:output_type -> nefele.v1.LinkResponse
+	7,  // 91: nefele.v1.ProcessService.Unlink:output_type -> nefele.v1.UnlinkResponse
+	9,  // 92: nefele.v1.ProcessService.LinkExits:output_type -> nefele.v1.LinkExitsResponse
+	47, // 93: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
+	49, // 94: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
+	17, // 95: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
+	13, // 96: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
+	15, // 97: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
+	52, // 98: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
+	54, // 99: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
+	56, // 100: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
+	58, // 101: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
+	60, // 102: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
+	63, // 103: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
+	66, // 104: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
+	68, // 105: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
+	70, // 106: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
+	72, // 107: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
+	74, // 108: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
+	80, // 109: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
+	82, // 110: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
+	76, // 111: nefele.v1.LockService.OpenSession:output_type -> nefele.v1.OpenSessionResponse
+	84, // 112: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
+	78, // 113: nefele.v1.LockService.CloseSession:output_type -> nefele.v1.CloseSessionResponse
+	86, // 114: nefele.v1.ElectionService.Campaign:output_type -> nefele.v1.CampaignResponse
+	88, // 115: nefele.v1.ElectionService.Resign:output_type -> nefele.v1.ResignResponse
+	91, // 116: nefele.v1.ElectionService.Leader:output_type -> nefele.v1.LeaderResponse
+	93, // 117: nefele.v1.ElectionService.Observe:output_type -> nefele.v1.ObserveResponse
+	95, // 118: nefele.v1.BarrierService.Wait:output_type -> nefele.v1.BarrierServiceWaitResponse
+	79, // [79:119] is the sub-list for method output_type
+	39, // [39:79] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_nefele_v1_nefele_proto_init() }
@@ -5830,27 +6105,27 @@ func file_nefele_v1_nefele_proto_init() {
 	if File_nefele_v1_nefele_proto != nil {
 		return
 	}
-	file_nefele_v1_nefele_proto_msgTypes[29].OneofWrappers = []any{
+	file_nefele_v1_nefele_proto_msgTypes[35].OneofWrappers = []any{
 		(*ExecRequest_Start)(nil),
 		(*ExecRequest_Stdin)(nil),
 		(*ExecRequest_StdinEof)(nil),
 		(*ExecRequest_Signal)(nil),
 		(*ExecRequest_Resize)(nil),
 	}
-	file_nefele_v1_nefele_proto_msgTypes[31].OneofWrappers = []any{
+	file_nefele_v1_nefele_proto_msgTypes[37].OneofWrappers = []any{
 		(*ExecResponse_Started)(nil),
 		(*ExecResponse_Stdout)(nil),
 		(*ExecResponse_Stderr)(nil),
 		(*ExecResponse_Exit)(nil),
 	}
-	file_nefele_v1_nefele_proto_msgTypes[47].OneofWrappers = []any{}
+	file_nefele_v1_nefele_proto_msgTypes[53].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nefele_v1_nefele_proto_rawDesc), len(file_nefele_v1_nefele_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   87,
+			NumMessages:   93,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

@@ -70,6 +70,13 @@ const (
 	ProcessServiceEventsProcedure = "/nefele.v1.ProcessService/Events"
 	// ProcessServiceScaleProcedure is the fully-qualified name of the ProcessService's Scale RPC.
 	ProcessServiceScaleProcedure = "/nefele.v1.ProcessService/Scale"
+	// ProcessServiceLinkProcedure is the fully-qualified name of the ProcessService's Link RPC.
+	ProcessServiceLinkProcedure = "/nefele.v1.ProcessService/Link"
+	// ProcessServiceUnlinkProcedure is the fully-qualified name of the ProcessService's Unlink RPC.
+	ProcessServiceUnlinkProcedure = "/nefele.v1.ProcessService/Unlink"
+	// ProcessServiceLinkExitsProcedure is the fully-qualified name of the ProcessService's LinkExits
+	// RPC.
+	ProcessServiceLinkExitsProcedure = "/nefele.v1.ProcessService/LinkExits"
 	// ClusterServiceListNodesProcedure is the fully-qualified name of the ClusterService's ListNodes
 	// RPC.
 	ClusterServiceListNodesProcedure = "/nefele.v1.ClusterService/ListNodes"
@@ -159,6 +166,17 @@ type ProcessServiceClient interface {
 	// members once the group has the count, or when the request's deadline
 	// (at most a minute) passes.
 	Scale(context.Context, *connect.Request[v1.ScaleRequest]) (*connect.Response[v1.ScaleResponse], error)
+	// Link links the calling managed process with another, both ways, as
+	// Erlang does: when one ends for good (exit, kill, or its node's death),
+	// the other is stopped, unless it traps: then it is told instead (see
+	// LinkExits). trap says whether the caller traps the other's end.
+	Link(context.Context, *connect.Request[v1.LinkRequest]) (*connect.Response[v1.LinkResponse], error)
+	// Unlink removes the link between the caller and another process.
+	Unlink(context.Context, *connect.Request[v1.UnlinkRequest]) (*connect.Response[v1.UnlinkResponse], error)
+	// LinkExits streams to the calling process the ends of the processes it
+	// is linked with and traps: first those that came while it was not
+	// listening, then each as it comes.
+	LinkExits(context.Context, *connect.Request[v1.LinkExitsRequest]) (*connect.ServerStreamForClient[v1.LinkExitsResponse], error)
 }
 
 // NewProcessServiceClient constructs a client for the nefele.v1.ProcessService service. By default,
@@ -238,22 +256,43 @@ func NewProcessServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(processServiceMethods.ByName("Scale")),
 			connect.WithClientOptions(opts...),
 		),
+		link: connect.NewClient[v1.LinkRequest, v1.LinkResponse](
+			httpClient,
+			baseURL+ProcessServiceLinkProcedure,
+			connect.WithSchema(processServiceMethods.ByName("Link")),
+			connect.WithClientOptions(opts...),
+		),
+		unlink: connect.NewClient[v1.UnlinkRequest, v1.UnlinkResponse](
+			httpClient,
+			baseURL+ProcessServiceUnlinkProcedure,
+			connect.WithSchema(processServiceMethods.ByName("Unlink")),
+			connect.WithClientOptions(opts...),
+		),
+		linkExits: connect.NewClient[v1.LinkExitsRequest, v1.LinkExitsResponse](
+			httpClient,
+			baseURL+ProcessServiceLinkExitsProcedure,
+			connect.WithSchema(processServiceMethods.ByName("LinkExits")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // processServiceClient implements ProcessServiceClient.
 type processServiceClient struct {
-	spawn   *connect.Client[v1.SpawnRequest, v1.SpawnResponse]
-	list    *connect.Client[v1.ListRequest, v1.ListResponse]
-	get     *connect.Client[v1.GetRequest, v1.GetResponse]
-	signal  *connect.Client[v1.SignalRequest, v1.SignalResponse]
-	stop    *connect.Client[v1.StopRequest, v1.StopResponse]
-	restart *connect.Client[v1.RestartRequest, v1.RestartResponse]
-	wait    *connect.Client[v1.WaitRequest, v1.WaitResponse]
-	logs    *connect.Client[v1.LogsRequest, v1.LogsResponse]
-	exec    *connect.Client[v1.ExecRequest, v1.ExecResponse]
-	events  *connect.Client[v1.EventsRequest, v1.EventsResponse]
-	scale   *connect.Client[v1.ScaleRequest, v1.ScaleResponse]
+	spawn     *connect.Client[v1.SpawnRequest, v1.SpawnResponse]
+	list      *connect.Client[v1.ListRequest, v1.ListResponse]
+	get       *connect.Client[v1.GetRequest, v1.GetResponse]
+	signal    *connect.Client[v1.SignalRequest, v1.SignalResponse]
+	stop      *connect.Client[v1.StopRequest, v1.StopResponse]
+	restart   *connect.Client[v1.RestartRequest, v1.RestartResponse]
+	wait      *connect.Client[v1.WaitRequest, v1.WaitResponse]
+	logs      *connect.Client[v1.LogsRequest, v1.LogsResponse]
+	exec      *connect.Client[v1.ExecRequest, v1.ExecResponse]
+	events    *connect.Client[v1.EventsRequest, v1.EventsResponse]
+	scale     *connect.Client[v1.ScaleRequest, v1.ScaleResponse]
+	link      *connect.Client[v1.LinkRequest, v1.LinkResponse]
+	unlink    *connect.Client[v1.UnlinkRequest, v1.UnlinkResponse]
+	linkExits *connect.Client[v1.LinkExitsRequest, v1.LinkExitsResponse]
 }
 
 // Spawn calls nefele.v1.ProcessService.Spawn.
@@ -311,6 +350,21 @@ func (c *processServiceClient) Scale(ctx context.Context, req *connect.Request[v
 	return c.scale.CallUnary(ctx, req)
 }
 
+// Link calls nefele.v1.ProcessService.Link.
+func (c *processServiceClient) Link(ctx context.Context, req *connect.Request[v1.LinkRequest]) (*connect.Response[v1.LinkResponse], error) {
+	return c.link.CallUnary(ctx, req)
+}
+
+// Unlink calls nefele.v1.ProcessService.Unlink.
+func (c *processServiceClient) Unlink(ctx context.Context, req *connect.Request[v1.UnlinkRequest]) (*connect.Response[v1.UnlinkResponse], error) {
+	return c.unlink.CallUnary(ctx, req)
+}
+
+// LinkExits calls nefele.v1.ProcessService.LinkExits.
+func (c *processServiceClient) LinkExits(ctx context.Context, req *connect.Request[v1.LinkExitsRequest]) (*connect.ServerStreamForClient[v1.LinkExitsResponse], error) {
+	return c.linkExits.CallServerStream(ctx, req)
+}
+
 // ProcessServiceHandler is an implementation of the nefele.v1.ProcessService service.
 type ProcessServiceHandler interface {
 	// Spawn places and starts the processes that spec describes (one, or a
@@ -342,6 +396,17 @@ type ProcessServiceHandler interface {
 	// members once the group has the count, or when the request's deadline
 	// (at most a minute) passes.
 	Scale(context.Context, *connect.Request[v1.ScaleRequest]) (*connect.Response[v1.ScaleResponse], error)
+	// Link links the calling managed process with another, both ways, as
+	// Erlang does: when one ends for good (exit, kill, or its node's death),
+	// the other is stopped, unless it traps: then it is told instead (see
+	// LinkExits). trap says whether the caller traps the other's end.
+	Link(context.Context, *connect.Request[v1.LinkRequest]) (*connect.Response[v1.LinkResponse], error)
+	// Unlink removes the link between the caller and another process.
+	Unlink(context.Context, *connect.Request[v1.UnlinkRequest]) (*connect.Response[v1.UnlinkResponse], error)
+	// LinkExits streams to the calling process the ends of the processes it
+	// is linked with and traps: first those that came while it was not
+	// listening, then each as it comes.
+	LinkExits(context.Context, *connect.Request[v1.LinkExitsRequest], *connect.ServerStream[v1.LinkExitsResponse]) error
 }
 
 // NewProcessServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -417,6 +482,24 @@ func NewProcessServiceHandler(svc ProcessServiceHandler, opts ...connect.Handler
 		connect.WithSchema(processServiceMethods.ByName("Scale")),
 		connect.WithHandlerOptions(opts...),
 	)
+	processServiceLinkHandler := connect.NewUnaryHandler(
+		ProcessServiceLinkProcedure,
+		svc.Link,
+		connect.WithSchema(processServiceMethods.ByName("Link")),
+		connect.WithHandlerOptions(opts...),
+	)
+	processServiceUnlinkHandler := connect.NewUnaryHandler(
+		ProcessServiceUnlinkProcedure,
+		svc.Unlink,
+		connect.WithSchema(processServiceMethods.ByName("Unlink")),
+		connect.WithHandlerOptions(opts...),
+	)
+	processServiceLinkExitsHandler := connect.NewServerStreamHandler(
+		ProcessServiceLinkExitsProcedure,
+		svc.LinkExits,
+		connect.WithSchema(processServiceMethods.ByName("LinkExits")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/nefele.v1.ProcessService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProcessServiceSpawnProcedure:
@@ -441,6 +524,12 @@ func NewProcessServiceHandler(svc ProcessServiceHandler, opts ...connect.Handler
 			processServiceEventsHandler.ServeHTTP(w, r)
 		case ProcessServiceScaleProcedure:
 			processServiceScaleHandler.ServeHTTP(w, r)
+		case ProcessServiceLinkProcedure:
+			processServiceLinkHandler.ServeHTTP(w, r)
+		case ProcessServiceUnlinkProcedure:
+			processServiceUnlinkHandler.ServeHTTP(w, r)
+		case ProcessServiceLinkExitsProcedure:
+			processServiceLinkExitsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -492,6 +581,18 @@ func (UnimplementedProcessServiceHandler) Events(context.Context, *connect.Reque
 
 func (UnimplementedProcessServiceHandler) Scale(context.Context, *connect.Request[v1.ScaleRequest]) (*connect.Response[v1.ScaleResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ProcessService.Scale is not implemented"))
+}
+
+func (UnimplementedProcessServiceHandler) Link(context.Context, *connect.Request[v1.LinkRequest]) (*connect.Response[v1.LinkResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ProcessService.Link is not implemented"))
+}
+
+func (UnimplementedProcessServiceHandler) Unlink(context.Context, *connect.Request[v1.UnlinkRequest]) (*connect.Response[v1.UnlinkResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ProcessService.Unlink is not implemented"))
+}
+
+func (UnimplementedProcessServiceHandler) LinkExits(context.Context, *connect.Request[v1.LinkExitsRequest], *connect.ServerStream[v1.LinkExitsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.ProcessService.LinkExits is not implemented"))
 }
 
 // ClusterServiceClient is a client for the nefele.v1.ClusterService service.
