@@ -66,6 +66,37 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// built holds, by package, the binaries Build made.
+var built sync.Map // string → *builtBinary
+
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Build returns the path of a binary built from package pkg of this
+// checkout (like "./examples/counter"), built once per test binary next to
+// the nefele binary.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	dir := filepath.Dir(Binary(t))
+	v, _ := built.LoadOrStore(pkg, &builtBinary{})
+	b := v.(*builtBinary)
+	b.once.Do(func() {
+		b.path = filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", b.path, pkg)
+		cmd.Dir = moduleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
