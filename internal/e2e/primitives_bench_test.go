@@ -214,3 +214,69 @@ func logsOf(b *testing.B, c *nefele.Client, gpid string) string {
 	c.Logs(ctx, gpid, nefele.LogsOptions{}, &sb, io.Discard)
 	return sb.String()
 }
+
+// BenchmarkElectionFailover: the leader of an election is a managed
+// process on n3, a client on n2 waits as the next candidate, and a client
+// on n1 observes. Each round SIGKILLs the leader, 5 times the process
+// alone (its agent revokes its lease at once) and 3 times its node (the
+// agent and the process: the lease lapses after its TTL), and times until
+// the observer sees the new leader.
+func BenchmarkElectionFailover(b *testing.B) {
+	agents := testcluster.Start(b, 3)
+	ctx := ctxB(b)
+	c1, c2 := agents[0].Client(), agents[1].Client()
+	round := func(crashNode bool) time.Duration {
+		procs, err := c1.Spawn(ctx, &nefele.Spec{Command: roleSpec("campaign failover").Command, Env: roleSpec("campaign failover").Env, Node: "n3"}, nefele.SpawnOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := procs[0]
+		for !strings.Contains(logsOf(b, c1, p.Gpid), "leading failover") {
+			time.Sleep(10 * time.Millisecond)
+		}
+		next := c2.Election("failover")
+		go next.Campaign(ctx, []byte("next"))
+		leaders := make(chan string, 8)
+		octx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go c1.Election("failover").Observe(octx, func(l *nefele.ElectionLeader) error {
+			if l != nil {
+				leaders <- string(l.Value)
+			}
+			return nil
+		})
+		for l := range leaders {
+			if l != "next" {
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond) // the next candidate is in line
+		start := time.Now()
+		if crashNode {
+			agents[2].Kill()
+		}
+		syscall.Kill(int(p.Pid), syscall.SIGKILL)
+		for l := range leaders {
+			if l == "next" {
+				break
+			}
+		}
+		took := time.Since(start)
+		next.Resign(ctx)
+		if crashNode {
+			agents[2].Restart()
+		}
+		return took
+	}
+	var proc, node latencies
+	for range 5 {
+		proc = append(proc, round(false))
+	}
+	for range 3 {
+		node = append(node, round(true))
+	}
+	reportLatency(b, "process-kill", proc)
+	reportLatency(b, "node-crash", node)
+	b.ReportMetric(3000, "lease-ttl-ms")
+	b.ReportMetric(0, "ns/op")
+}
