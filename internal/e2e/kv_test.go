@@ -3,6 +3,11 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +89,23 @@ func TestKV(t *testing.T) {
 		}
 	}
 	cancel()
+	// A watch from a revision replays what came since.
+	rev0, _ := kv1.Put(ctx, "hist/a", []byte("1"))
+	kv1.Put(ctx, "hist/a", []byte("2"))
+	var replay []string
+	rctx, rcancel := contextWithCancel(t)
+	kv2.Watch(rctx, "hist/a", nefele.WatchOptions{FromRevision: rev0}, func(evs []*nefele.KVEvent) error {
+		for _, e := range evs {
+			replay = append(replay, string(e.Kv.Value))
+		}
+		if len(replay) >= 2 {
+			rcancel()
+		}
+		return nil
+	})
+	if strings.Join(replay, ",") != "1,2" {
+		t.Fatalf("watch from revision %d replayed %v, want 1,2", rev0, replay)
+	}
 
 	// The CLI.
 	a := agents[1]
@@ -104,6 +126,18 @@ func TestKV(t *testing.T) {
 	}
 	if r := a.CLI(nil, "kv", "get", "missing/key"); r.Code != 1 || !strings.Contains(r.Stderr, "not found: missing/key") {
 		t.Fatalf("kv get of a missing key: code %d, stderr %q, want 1 and `not found: missing/key`", r.Code, r.Stderr)
+	}
+	watch := exec.Command(testcluster.Binary(t), "kv", "watch", "--from", strconv.FormatInt(rev0, 10), "hist/a")
+	watch.Env = append(os.Environ(), nefele.EnvAddr+"="+a.Addr)
+	var wout testcluster.SyncBuffer
+	watch.Stdout = &wout
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "kv watch --from prints the history", func() bool { return strings.Count(wout.String(), "put hist/a") == 2 })
+	watch.Process.Signal(syscall.SIGINT)
+	if err := watch.Wait(); err != nil || !strings.Contains(wout.String(), fmt.Sprintf("%d put hist/a 1\n", rev0)) {
+		t.Fatalf("kv watch after SIGINT: %v\n%s", err, wout.String())
 	}
 	if r := a.CLI(nil, "kv", "del", "greeting"); r.Code != 0 {
 		t.Fatalf("kv del: %d %s", r.Code, r.Stderr)

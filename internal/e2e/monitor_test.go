@@ -77,6 +77,19 @@ func TestMonitorAndLink(t *testing.T) {
 	if got := get(t, c, trapper.Gpid); got.State != running {
 		t.Fatalf("the trapping process: %v, want still running", got.State)
 	}
+	// An unlinked process lives on when the other dies.
+	other, err := c.Start(ctx, &nefele.Spec{Command: []string{"sleep", "600"}}, nefele.SpawnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := spawn(t, c, nefele.SpawnOptions{}, roleSpec("unlink "+other.GPID))[0]
+	waitLog(t, c, free.Gpid, "unlinked "+other.GPID)
+	other.Kill(ctx)
+	other.Wait(ctx)
+	time.Sleep(300 * time.Millisecond)
+	if got := get(t, c, free.Gpid); got.State != running {
+		t.Fatalf("a process that unlinked from one that died: %v, want running", got.State)
+	}
 	// Linking with a process that has ended fires at once.
 	late := spawn(t, c, nefele.SpawnOptions{}, roleSpec("link "+b.GPID))[0]
 	if end := wait(t, c, late.Gpid); end.State != nefelev1.State_STATE_EXITED {

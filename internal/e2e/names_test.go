@@ -48,6 +48,13 @@ func TestNamesLiveWithTheirProcess(t *testing.T) {
 		t.Fatalf("register from outside any process: %v, want ErrNotProcess", err)
 	}
 
+	// A name given up is free while its process lives on.
+	giver := spawn(t, c1, nefele.SpawnOptions{}, roleSpec("unregister given"))[0]
+	waitLog(t, c1, giver.Gpid, "unregistered given")
+	if _, err := c1.Lookup(ctx, "given"); !errors.Is(err, nefele.ErrNoName) {
+		t.Fatalf("lookup of an unregistered name: %v, want ErrNoName", err)
+	}
+
 	// WatchName sees the holder, then its end: SIGKILL of the process.
 	seen := make(chan string, 4)
 	wctx, cancel := contextWithCancel(t)

@@ -95,6 +95,28 @@ func runRole(role string) int {
 			return 1
 		}
 		time.Sleep(time.Hour)
+	case "unregister": // register NAME, unregister it, then live
+		if _, err := c.Register(ctx, args[1]); err != nil {
+			fmt.Println("register:", err)
+			return 1
+		}
+		if err := c.Unregister(ctx, args[1]); err != nil {
+			fmt.Println("unregister:", err)
+			return 1
+		}
+		fmt.Println("unregistered", args[1])
+		time.Sleep(time.Hour)
+	case "unlink": // link TARGET, unlink it, then live
+		if err := c.Link(ctx, args[1], nefele.LinkOptions{}); err != nil {
+			fmt.Println("link:", err)
+			return 1
+		}
+		if err := c.Unlink(ctx, args[1]); err != nil {
+			fmt.Println("unlink:", err)
+			return 1
+		}
+		fmt.Println("unlinked", args[1])
+		time.Sleep(time.Hour)
 	case "self": // print who the process is
 		p, err := c.Self(ctx)
 		if err != nil {
