@@ -7,8 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
