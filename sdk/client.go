@@ -350,14 +350,20 @@ func (c *Client) Events(ctx context.Context, follow bool, fn func(*Event) error)
 	if err != nil {
 		return c.wrapErr(err)
 	}
+	return receive(ctx, c, stream, func(m *nefelev1.EventsResponse) error { return fn(m.Event) })
+}
+
+// receive calls fn with each message of stream until the stream ends, fn
+// fails or ctx is done, and closes the stream.
+func receive[T any](ctx context.Context, c *Client, stream *connect.ServerStreamForClient[T], fn func(*T) error) error {
 	defer stream.Close()
 	for stream.Receive() {
-		if err := fn(stream.Msg().Event); err != nil {
+		if err := fn(stream.Msg()); err != nil {
 			return err
 		}
 	}
 	if err := stream.Err(); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
 		return c.wrapErr(err)
 	}
-	return nil
+	return ctx.Err()
 }

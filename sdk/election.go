@@ -2,7 +2,6 @@ package nefele
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -88,16 +87,7 @@ func (e *Election) Observe(ctx context.Context, fn func(*ElectionLeader) error) 
 	if err != nil {
 		return e.c.wrapErr(err)
 	}
-	defer stream.Close()
-	for stream.Receive() {
-		if err := fn(stream.Msg().Leader); err != nil {
-			return err
-		}
-	}
-	if err := stream.Err(); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
-		return e.c.wrapErr(err)
-	}
-	return ctx.Err()
+	return receive(ctx, e.c, stream, func(m *nefelev1.ObserveResponse) error { return fn(m.Leader) })
 }
 
 // Barrier waits until n participants (this one included) have arrived at

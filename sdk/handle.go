@@ -145,14 +145,5 @@ func (c *Client) LinkExits(ctx context.Context, fn func(*Process) error) error {
 	if err != nil {
 		return c.wrapErr(err)
 	}
-	defer stream.Close()
-	for stream.Receive() {
-		if err := fn(stream.Msg().Process); err != nil {
-			return err
-		}
-	}
-	if err := stream.Err(); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
-		return c.wrapErr(err)
-	}
-	return ctx.Err()
+	return receive(ctx, c, stream, func(m *nefelev1.LinkExitsResponse) error { return fn(m.Process) })
 }

@@ -2,7 +2,6 @@ package nefele
 
 import (
 	"context"
-	"errors"
 
 	"connectrpc.com/connect"
 
@@ -148,16 +147,7 @@ func (kv *KV) Watch(ctx context.Context, key string, opts WatchOptions, fn func(
 	if err != nil {
 		return kv.c.wrapErr(err)
 	}
-	defer stream.Close()
-	for stream.Receive() {
-		if err := fn(stream.Msg().Events); err != nil {
-			return err
-		}
-	}
-	if err := stream.Err(); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
-		return kv.c.wrapErr(err)
-	}
-	return ctx.Err()
+	return receive(ctx, kv.c, stream, func(m *nefelev1.KVServiceWatchResponse) error { return fn(m.Events) })
 }
 
 // Register gives name to the calling process (see Connect) until it ends,
@@ -203,14 +193,5 @@ func (c *Client) WatchName(ctx context.Context, name string, fn func(reg *Regist
 	if err != nil {
 		return c.wrapErr(err)
 	}
-	defer stream.Close()
-	for stream.Receive() {
-		if err := fn(stream.Msg().Name, stream.Msg().Gone); err != nil {
-			return err
-		}
-	}
-	if err := stream.Err(); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
-		return c.wrapErr(err)
-	}
-	return ctx.Err()
+	return receive(ctx, c, stream, func(m *nefelev1.WatchNameResponse) error { return fn(m.Name, m.Gone) })
 }
