@@ -43,12 +43,23 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := e.c.elect.Campaign(ctx, connect.NewRequest(&nefelev1.CampaignRequest{Name: e.name, Value: value, Session: session}))
+	nonce := newNonce()
+	var res *nefelev1.CampaignResponse
+	err = e.c.inPlace(ctx, func() error {
+		r, err := e.c.elect.Campaign(ctx, connect.NewRequest(&nefelev1.CampaignRequest{Name: e.name, Value: value, Session: session, Nonce: nonce}))
+		if err == nil {
+			res = r.Msg
+		}
+		return e.c.wrapErr(err)
+	}, func(ctx context.Context) error {
+		_, err := e.c.elect.Resign(ctx, connect.NewRequest(&nefelev1.ResignRequest{Name: e.name, Candidacy: nonce}))
+		return e.c.wrapErr(err)
+	})
 	if err != nil {
-		return 0, e.c.wrapErr(err)
+		return 0, err
 	}
-	e.candidacy, e.revision, e.lost = res.Msg.Candidacy, res.Msg.Revision, lost
-	return res.Msg.Revision, nil
+	e.candidacy, e.revision, e.lost = res.Candidacy, res.Revision, lost
+	return res.Revision, nil
 }
 
 // Resign ends this candidacy: another candidate leads.
@@ -99,9 +110,18 @@ func (c *Client) Barrier(ctx context.Context, name string, n int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := c.barrier.Wait(ctx, connect.NewRequest(&nefelev1.BarrierServiceWaitRequest{Name: name, Count: int32(n), Session: session}))
-	if err != nil {
-		return 0, c.wrapErr(err)
-	}
-	return int(res.Msg.Arrived), nil
+	nonce := newNonce()
+	var arrived int
+	err = c.inPlace(ctx, func() error {
+		r, err := c.barrier.Wait(ctx, connect.NewRequest(&nefelev1.BarrierServiceWaitRequest{Name: name, Count: int32(n), Session: session, Nonce: nonce}))
+		if err == nil {
+			arrived = int(r.Msg.Arrived)
+		}
+		return c.wrapErr(err)
+	}, func(context.Context) error {
+		// A barrier place goes with the call that waits in it, or with its
+		// session: there is nothing to remove by hand.
+		return nil
+	})
+	return arrived, err
 }

@@ -82,8 +82,18 @@ func (e *Error) Error() string { return e.Message }
 
 // Is reports whether target is the sentinel of e's reason.
 func (e *Error) Is(target error) bool {
+	if e.Reason == nefelev1.Reason_REASON_UNSPECIFIED && e.Code == connect.CodeUnavailable {
+		// The connection broke mid-call (the agent died): no agent said so.
+		return target == ErrUnavailable
+	}
 	s, ok := reasons[e.Reason]
 	return ok && s == target
+}
+
+// retryable reports whether err says the call may succeed if made again
+// soon: the agent or its store was unavailable, or unreachable.
+func retryable(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrUnreachable)
 }
 
 // ReasonString returns the reason as a short snake_case word ("no_such_process").

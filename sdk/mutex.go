@@ -55,15 +55,26 @@ func (m *Mutex) lock(ctx context.Context, try bool) (bool, int64, error) {
 	if err != nil {
 		return false, 0, err
 	}
-	res, err := m.c.locks.Lock(ctx, connect.NewRequest(&nefelev1.LockRequest{Name: m.name, Try: try, Session: session}))
+	nonce := newNonce()
+	var res *nefelev1.LockResponse
+	err = m.c.inPlace(ctx, func() error {
+		r, err := m.c.locks.Lock(ctx, connect.NewRequest(&nefelev1.LockRequest{Name: m.name, Try: try, Session: session, Nonce: nonce}))
+		if err == nil {
+			res = r.Msg
+		}
+		return m.c.wrapErr(err)
+	}, func(ctx context.Context) error {
+		_, err := m.c.locks.Unlock(ctx, connect.NewRequest(&nefelev1.UnlockRequest{Name: m.name, LockId: nonce}))
+		return m.c.wrapErr(err)
+	})
 	if err != nil {
-		return false, 0, m.c.wrapErr(err)
+		return false, 0, err
 	}
-	if !res.Msg.Held {
+	if !res.Held {
 		return false, 0, nil
 	}
-	m.lockID, m.token, m.lost = res.Msg.LockId, res.Msg.FencingToken, lost
-	return true, res.Msg.FencingToken, nil
+	m.lockID, m.token, m.lost = res.LockId, res.FencingToken, lost
+	return true, res.FencingToken, nil
 }
 
 // Token returns the fencing token of the current holding (0: not held).

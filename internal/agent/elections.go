@@ -11,22 +11,27 @@ import (
 
 // Campaign implements apiserver.Backend: the caller waits in the queue of
 // the election's candidates until it is first, the leader.
-func (a *Agent) Campaign(ctx context.Context, caller *model.Process, name string, value []byte, session int64) (string, int64, error) {
+func (a *Agent) Campaign(ctx context.Context, caller *model.Process, name string, value []byte, session int64, nonce string) (apiserver.CampaignResult, error) {
 	if err := model.ValidateKey(name); err != nil {
-		return "", 0, err
+		return apiserver.CampaignResult{}, err
 	}
 	queue := a.store.ElectionQueue(name)
-	e, err := a.enter(ctx, caller, queue, session, 0, value)
+	e, err := a.enter(ctx, caller, queue, session, 0, value, nonce)
 	if err != nil {
-		return "", 0, err
+		return apiserver.CampaignResult{}, err
 	}
 	if !e.place.First {
-		if err := a.store.WaitFirst(ctx, queue, e.place.Rev); err != nil {
+		if err := a.store.WaitFirst(ctx, queue, e.place.Key, e.place.Rev); err != nil {
 			a.leave(ctx, e)
-			return "", 0, err
+			return apiserver.CampaignResult{}, err
 		}
 	}
-	return e.id, e.place.Rev, nil
+	e.stopKeep() // the caller keeps an opened session alive from now on
+	res := apiserver.CampaignResult{Candidacy: e.id, Revision: e.place.Rev}
+	if e.opened {
+		res.Session, res.TTL = int64(e.lease), e.ttl
+	}
+	return res, nil
 }
 
 // Resign implements apiserver.Backend.
@@ -34,11 +39,10 @@ func (a *Agent) Resign(ctx context.Context, name, candidacy string) error {
 	if err := model.ValidateKey(name); err != nil {
 		return err
 	}
-	lease, err := parseEntryID(candidacy, "candidacy")
-	if err != nil {
-		return err
+	if candidacy == "" || checkNonce(candidacy) != nil {
+		return model.Invalid(candidacy, fmt.Sprintf("invalid candidacy %q: use the one Campaign returned, or the nonce it was given", candidacy))
 	}
-	return a.releasePlace(ctx, a.store.ElectionQueue(name)+candidacy, lease, func() error {
+	return a.releasePlace(ctx, a.store.ElectionQueue(name)+candidacy, func() error {
 		return &model.SubjectError{Subject: name, Err: model.ErrNotHeld,
 			Msg: fmt.Sprintf("election %s has no candidacy %s (resigned already, or its candidate ended)", name, candidacy)}
 	})
@@ -87,7 +91,7 @@ func (a *Agent) Observe(ctx context.Context, name string, fn func(apiserver.Elec
 
 // BarrierWait implements apiserver.Backend: the caller's place counts
 // until count have arrived; then the barrier is open for good.
-func (a *Agent) BarrierWait(ctx context.Context, caller *model.Process, name string, count int, session int64) (int, error) {
+func (a *Agent) BarrierWait(ctx context.Context, caller *model.Process, name string, count int, session int64, nonce string) (int, error) {
 	if err := model.ValidateKey(name); err != nil {
 		return 0, err
 	}
@@ -95,10 +99,11 @@ func (a *Agent) BarrierWait(ctx context.Context, caller *model.Process, name str
 		return 0, model.Invalid(fmt.Sprint(count), fmt.Sprintf("invalid barrier count %d: use 1 or more", count))
 	}
 	places, open := a.store.BarrierQueue(name)
-	e, err := a.enter(ctx, caller, places, session, 0, nil)
+	e, err := a.enter(ctx, caller, places, session, 0, nil, nonce)
 	if err != nil {
 		return 0, err
 	}
+	e.place.Made = true // the place goes with the call, even one it found
 	defer a.leave(ctx, e)
 	arrived := 0
 	err = a.store.Until(ctx, a.store.BarrierPrefix(name), func() (bool, error) {

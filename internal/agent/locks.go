@@ -6,8 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
+	"regexp"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -32,6 +31,12 @@ func (a *Agent) CloseSession(ctx context.Context, session int64) error {
 	return a.store.CloseSession(ctx, clientv3.LeaseID(session))
 }
 
+// KeepAlive implements apiserver.Backend.
+func (a *Agent) KeepAlive(ctx context.Context, session int64) (time.Duration, error) {
+	ttl, err := a.store.KeepAliveSession(ctx, clientv3.LeaseID(session))
+	return time.Duration(ttl) * time.Second, err
+}
+
 // sessionTTL checks a session's ttl; 0 is the agent's lease TTL.
 func (a *Agent) sessionTTL(ttl time.Duration) (time.Duration, error) {
 	if ttl == 0 {
@@ -43,53 +48,70 @@ func (a *Agent) sessionTTL(ttl time.Duration) (time.Duration, error) {
 	return ttl, nil
 }
 
-// holder returns the lease to hold a lock (or a candidacy) on: the given
-// session's, the calling process's, or a new session of ttl for a caller
-// that is no process (opened reports that).
-func (a *Agent) holder(ctx context.Context, caller *model.Process, session int64, ttl time.Duration) (lease clientv3.LeaseID, opened bool, err error) {
-	switch {
-	case session != 0:
-		return clientv3.LeaseID(session), false, a.store.SessionAlive(ctx, clientv3.LeaseID(session))
-	case caller != nil:
-		lease, err := a.leaseOf(ctx, caller)
-		return lease, false, err
-	}
-	ttl, err = a.sessionTTL(ttl)
-	if err != nil {
-		return 0, false, err
-	}
-	lease, err = a.store.OpenSession(ctx, int64(ttl/time.Second))
-	return lease, err == nil, err
-}
-
 // entry is a place in a queue (of a lock, an election or a barrier) that
 // enter made on behalf of a caller.
 type entry struct {
-	id     string // the lease and a nonce: each entry has its own place
-	lease  clientv3.LeaseID
-	opened bool // the session was opened for this entry alone
-	place  store.Place
+	id    string // the place's nonce: its key in the queue
+	lease clientv3.LeaseID
+	// opened is set when the session was opened for this entry alone; the
+	// agent keeps it alive while the call lasts (stopKeep ends that), and
+	// hands it to the caller when the call returns holding.
+	opened   bool
+	ttl      time.Duration // of the session the entry is on, if any
+	stopKeep context.CancelFunc
+	place    store.Place
+}
+
+// nonceRE is what a caller-chosen nonce looks like.
+var nonceRE = regexp.MustCompile(`^[0-9a-f]{1,32}$`)
+
+func checkNonce(nonce string) error {
+	if nonce != "" && !nonceRE.MatchString(nonce) {
+		return model.Invalid(nonce, fmt.Sprintf("invalid nonce %q: use 1 to 32 lower-case hex digits, chosen at random", nonce))
+	}
+	return nil
 }
 
 // enter puts a place for the caller in the queue at prefix: on the given
 // session's lease, the calling process's, or a session opened for it. The
-// place's value is a queued record: who holds it, and a payload.
-func (a *Agent) enter(ctx context.Context, caller *model.Process, prefix string, session int64, ttl time.Duration, payload []byte) (entry, error) {
-	lease, opened, err := a.holder(ctx, caller, session, ttl)
-	if err != nil {
+// place's key is nonce (one is drawn when it is ""); entering again with
+// the same nonce finds the same place. Its value is a queued record.
+func (a *Agent) enter(ctx context.Context, caller *model.Process, prefix string, session int64, ttl time.Duration, payload []byte, nonce string) (entry, error) {
+	if err := checkNonce(nonce); err != nil {
 		return entry{}, err
 	}
-	nonce := make([]byte, 6)
-	rand.Read(nonce)
-	e := entry{id: strconv.FormatInt(int64(lease), 16) + "." + hex.EncodeToString(nonce), lease: lease, opened: opened}
-	q := queued{Value: payload}
-	switch {
-	case opened:
-		q.Session = implicitSession
-	case session == 0 && caller != nil:
-		q.GPID = caller.GPID
+	if nonce == "" {
+		b := make([]byte, 8)
+		rand.Read(b)
+		nonce = hex.EncodeToString(b)
 	}
-	e.place, err = a.store.Enqueue(ctx, prefix, e.id, lease, encodeQueued(q))
+	e := entry{id: nonce, stopKeep: func() {}}
+	q := queued{Value: payload}
+	var err error
+	switch {
+	case session != 0:
+		e.lease = clientv3.LeaseID(session)
+		var granted int64
+		if granted, err = a.store.SessionAlive(ctx, e.lease); err != nil {
+			return entry{}, err
+		}
+		e.ttl = time.Duration(granted) * time.Second
+	case caller != nil:
+		if e.lease, err = a.leaseOf(ctx, caller); err != nil {
+			return entry{}, err
+		}
+		q.GPID = caller.GPID
+	default:
+		if e.ttl, err = a.sessionTTL(ttl); err != nil {
+			return entry{}, err
+		}
+		if e.lease, err = a.store.OpenSession(ctx, int64(e.ttl/time.Second)); err != nil {
+			return entry{}, err
+		}
+		e.opened, q.Session = true, implicitSession
+		e.stopKeep = a.keepDuringCall(e.lease)
+	}
+	e.place, err = a.store.Enqueue(ctx, prefix, e.id, e.lease, encodeQueued(q))
 	if err != nil {
 		a.leave(ctx, e)
 		return entry{}, err
@@ -97,10 +119,26 @@ func (a *Agent) enter(ctx context.Context, caller *model.Process, prefix string,
 	return e, nil
 }
 
+// keepDuringCall keeps a session opened for a call alive while the call
+// waits (its caller cannot: it does not know the session yet); the
+// returned func ends that.
+func (a *Agent) keepDuringCall(lease clientv3.LeaseID) context.CancelFunc {
+	ctx, cancel := context.WithCancel(a.ctx)
+	ka, err := a.store.Client().KeepAlive(ctx, lease)
+	if err == nil {
+		go func() {
+			for range ka {
+			}
+		}()
+	}
+	return cancel
+}
+
 // leave removes the place of e, and closes its session if it was opened
 // for it.
 func (a *Agent) leave(ctx context.Context, e entry) {
 	ctx = context.WithoutCancel(ctx)
+	e.stopKeep()
 	if e.place.Made {
 		a.store.Dequeue(ctx, e.place.Key)
 	}
@@ -116,6 +154,9 @@ type queued struct {
 	Value   []byte     `json:"value,omitempty"`
 }
 
+// implicitSession marks a place held on a session opened for it alone.
+const implicitSession = "session"
+
 func encodeQueued(q queued) string {
 	b, _ := json.Marshal(q)
 	return string(b)
@@ -128,56 +169,55 @@ func decodeQueued(s []byte) queued {
 }
 
 // Lock implements apiserver.Backend.
-func (a *Agent) Lock(ctx context.Context, caller *model.Process, name string, try bool, session int64, ttl time.Duration) (apiserver.LockResult, error) {
+func (a *Agent) Lock(ctx context.Context, caller *model.Process, name string, try bool, session int64, ttl time.Duration, nonce string) (apiserver.LockResult, error) {
 	if err := model.ValidateKey(name); err != nil {
 		return apiserver.LockResult{}, err
 	}
 	queue := a.store.LockQueue(name)
-	e, err := a.enter(ctx, caller, queue, session, ttl, nil)
+	e, err := a.enter(ctx, caller, queue, session, ttl, nil, nonce)
 	if err != nil {
 		return apiserver.LockResult{}, err
 	}
 	res := apiserver.LockResult{LockID: e.id, FencingToken: e.place.Rev}
 	if e.opened || session != 0 {
-		res.Session, res.TTL = int64(e.lease), ttl
-		if res.TTL <= 0 {
-			res.TTL = a.cfg.LeaseTTL
-		}
+		res.Session, res.TTL = int64(e.lease), e.ttl
 	}
 	if !e.place.First && try {
+		e.place.Made = true // a try leaves no place behind, even one it found
 		a.leave(ctx, e)
 		holder, _, err := a.store.Holder(ctx, queue)
 		return apiserver.LockResult{Holder: holder}, err
 	}
 	if !e.place.First {
-		if err := a.store.WaitFirst(ctx, queue, e.place.Rev); err != nil {
+		if err := a.store.WaitFirst(ctx, queue, e.place.Key, e.place.Rev); err != nil {
 			a.leave(ctx, e)
 			return apiserver.LockResult{}, err
 		}
 	}
+	e.stopKeep() // the caller keeps an opened session alive from now on
 	res.Held = true
 	return res, nil
 }
 
-// Unlock implements apiserver.Backend.
+// Unlock implements apiserver.Backend: it removes the place lockID (the
+// lock's nonce), held or waiting.
 func (a *Agent) Unlock(ctx context.Context, name, lockID string) error {
 	if err := model.ValidateKey(name); err != nil {
 		return err
 	}
-	id, err := parseEntryID(lockID, "lock id")
-	if err != nil {
-		return err
+	if lockID == "" || checkNonce(lockID) != nil {
+		return model.Invalid(lockID, fmt.Sprintf("invalid lock id %q: use the lock_id that Lock returned, or the nonce it was given", lockID))
 	}
-	return a.releasePlace(ctx, a.store.LockKey(name, lockID), id, func() error {
+	return a.releasePlace(ctx, a.store.LockKey(name, lockID), func() error {
 		return &model.SubjectError{Subject: name, Err: model.ErrNotHeld,
 			Msg: fmt.Sprintf("lock %s is not held by %s (released already, or its holder ended)", name, lockID)}
 	})
 }
 
-// releasePlace removes the place at key, of lease, closing the session opened
-// for it; notThere is the error when there is no such place.
-func (a *Agent) releasePlace(ctx context.Context, key string, lease int64, notThere func() error) error {
-	value, ok, err := a.store.Dequeue(ctx, key)
+// releasePlace removes the place at key, closing the session opened for
+// it; notThere is the error when there is no such place.
+func (a *Agent) releasePlace(ctx context.Context, key string, notThere func() error) error {
+	value, lease, ok, err := a.store.Dequeue(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -185,26 +225,7 @@ func (a *Agent) releasePlace(ctx context.Context, key string, lease int64, notTh
 		return notThere()
 	}
 	if decodeQueued([]byte(value)).Session == implicitSession {
-		a.store.CloseSession(ctx, clientv3.LeaseID(lease))
+		a.store.CloseSession(ctx, lease)
 	}
 	return nil
-}
-
-// parseEntryID returns the lease of an entry id (LEASE.NONCE).
-func parseEntryID(id, what string) (int64, error) {
-	leaseHex, _, _ := strings.Cut(id, ".")
-	lease, err := strconv.ParseInt(leaseHex, 16, 64)
-	if err != nil || lease == 0 || !strings.Contains(id, ".") || strings.Contains(id, "/") {
-		return 0, model.Invalid(id, fmt.Sprintf("invalid %s %q: use the one the agent returned", what, id))
-	}
-	return lease, nil
-}
-
-// implicitSession marks a lock held on a session that Lock opened for it.
-const implicitSession = "session"
-
-// KeepAlive implements apiserver.Backend.
-func (a *Agent) KeepAlive(ctx context.Context, session int64) (time.Duration, error) {
-	ttl, err := a.store.KeepAliveSession(ctx, clientv3.LeaseID(session))
-	return time.Duration(ttl) * time.Second, err
 }

@@ -29,19 +29,27 @@ type PrimitivesBackend interface {
 	Lookup(ctx context.Context, name string) (model.Registration, error)
 	ListNames(ctx context.Context, prefix string) ([]model.Registration, error)
 	WatchName(ctx context.Context, name string, fn func(model.Registration, bool) error) error
-	Lock(ctx context.Context, caller *model.Process, name string, try bool, session int64, ttl time.Duration) (LockResult, error)
+	Lock(ctx context.Context, caller *model.Process, name string, try bool, session int64, ttl time.Duration, nonce string) (LockResult, error)
 	Unlock(ctx context.Context, name, lockID string) error
 	KeepAlive(ctx context.Context, session int64) (time.Duration, error)
 	OpenSession(ctx context.Context, ttl time.Duration) (int64, time.Duration, error)
 	CloseSession(ctx context.Context, session int64) error
-	Campaign(ctx context.Context, caller *model.Process, name string, value []byte, session int64) (candidacy string, revision int64, err error)
+	Campaign(ctx context.Context, caller *model.Process, name string, value []byte, session int64, nonce string) (CampaignResult, error)
 	Resign(ctx context.Context, name, candidacy string) error
 	Leader(ctx context.Context, name string) (ElectionLeader, error)
 	Observe(ctx context.Context, name string, fn func(ElectionLeader, bool) error) error
-	BarrierWait(ctx context.Context, caller *model.Process, name string, count int, session int64) (int, error)
+	BarrierWait(ctx context.Context, caller *model.Process, name string, count int, session int64, nonce string) (int, error)
 	Link(ctx context.Context, caller *model.Process, target model.GPID, trap bool) error
 	Unlink(ctx context.Context, caller *model.Process, target model.GPID) error
 	LinkExits(ctx context.Context, caller *model.Process, fn func(model.Process) error) error
+}
+
+// CampaignResult is the outcome of a Campaign.
+type CampaignResult struct {
+	Candidacy string
+	Revision  int64
+	Session   int64
+	TTL       time.Duration
 }
 
 // ElectionLeader is the leader of an election.
@@ -234,7 +242,7 @@ func (s lockServer) Lock(ctx context.Context, req *connect.Request[nefelev1.Lock
 	if req.Msg.TtlMs < 0 {
 		return nil, toWire(model.Invalid("", "invalid ttl_ms: use 0 (the agent's lease TTL) or more"))
 	}
-	r, err := s.b.Lock(ctx, c, req.Msg.Name, req.Msg.Try, req.Msg.Session, time.Duration(req.Msg.TtlMs)*time.Millisecond)
+	r, err := s.b.Lock(ctx, c, req.Msg.Name, req.Msg.Try, req.Msg.Session, time.Duration(req.Msg.TtlMs)*time.Millisecond, req.Msg.Nonce)
 	if err != nil {
 		return nil, toWire(err)
 	}
@@ -292,11 +300,12 @@ func (s electionServer) Campaign(ctx context.Context, req *connect.Request[nefel
 	if err != nil {
 		return nil, toWire(err)
 	}
-	id, rev, err := s.b.Campaign(ctx, c, req.Msg.Name, req.Msg.Value, req.Msg.Session)
+	r, err := s.b.Campaign(ctx, c, req.Msg.Name, req.Msg.Value, req.Msg.Session, req.Msg.Nonce)
 	if err != nil {
 		return nil, toWire(err)
 	}
-	return connect.NewResponse(&nefelev1.CampaignResponse{Candidacy: id, Revision: rev}), nil
+	return connect.NewResponse(&nefelev1.CampaignResponse{Candidacy: r.Candidacy, Revision: r.Revision,
+		Session: r.Session, TtlMs: r.TTL.Milliseconds()}), nil
 }
 
 // Resign implements ElectionService.Resign.
@@ -340,7 +349,7 @@ func (s barrierServer) Wait(ctx context.Context, req *connect.Request[nefelev1.B
 	if err != nil {
 		return nil, toWire(err)
 	}
-	n, err := s.b.BarrierWait(ctx, c, req.Msg.Name, int(req.Msg.Count), req.Msg.Session)
+	n, err := s.b.BarrierWait(ctx, c, req.Msg.Name, int(req.Msg.Count), req.Msg.Session, req.Msg.Nonce)
 	if err != nil {
 		return nil, toWire(err)
 	}

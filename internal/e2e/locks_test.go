@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"context"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -11,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
+	nefelev1 "github.com/nefele/nefele/api/nefele/v1"
+	"github.com/nefele/nefele/api/nefele/v1/nefelev1connect"
 	"github.com/nefele/nefele/internal/testcluster"
 	nefele "github.com/nefele/nefele/sdk"
 )
@@ -139,4 +146,84 @@ func TestLocks(t *testing.T) {
 	if r := cli.CLI(nil, "lock", "job"); r.Code != 2 || !strings.Contains(r.Stderr, "want NAME -- CMD") {
 		t.Fatalf("lock without a command: code %d, err %q", r.Code, r.Stderr)
 	}
+}
+
+// freeAddr returns a loopback address with a free port, for an agent that
+// must come back where it was.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestLockPlaceSurvivesItsAgent: a client waits in line through an agent
+// that dies and comes back at the same address (as agents on fixed ports
+// do); it keeps its place, gets the lock when it is its turn, and leaves
+// nothing in line behind it.
+func TestLockPlaceSurvivesItsAgent(t *testing.T) {
+	n1 := testcluster.StartNodeWith(t, testcluster.Options{Addr: freeAddr(t)}, "--name", "n1")
+	n2 := testcluster.StartNodeWith(t, testcluster.Options{Addr: freeAddr(t)}, "--name", "n2", "--server", "--join", n1.Addr)
+	testcluster.StartNodeWith(t, testcluster.Options{Addr: freeAddr(t)}, "--name", "n3", "--server", "--join", n1.Addr)
+	ctx := ctxT(t)
+	holder, waiter, third := n1.Client().Mutex("m"), n2.Client().Mutex("m"), n1.Client().Mutex("m")
+	if _, err := holder.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { _, err := waiter.Lock(ctx); got <- err }()
+	time.Sleep(300 * time.Millisecond) // the waiter is in line, through n2
+	n2.Kill()
+	n2.Restart()
+	holder.Unlock(ctx)
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("the waiter whose agent restarted: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the waiter whose agent restarted did not get the lock")
+	}
+	waiter.Unlock(ctx)
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := third.Lock(tctx); err != nil {
+		t.Fatalf("a third client after both unlocked: %v (a place left behind blocks the line)", err)
+	}
+}
+
+// TestWaitingLockKeepsItsSession: a Lock from a caller with no session and
+// no process waits longer than the session TTL; the agent keeps the
+// session it opened alive meanwhile, so the lock it finally returns is
+// really held.
+func TestWaitingLockKeepsItsSession(t *testing.T) {
+	a := testcluster.StartAgent(t)
+	ctx := ctxT(t)
+	holder := a.Client().Mutex("long")
+	if _, err := holder.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw := nefelev1connect.NewLockServiceClient(http.DefaultClient, "http://"+a.Addr)
+	got := make(chan *nefelev1.LockResponse, 1)
+	go func() {
+		res, err := raw.Lock(ctx, connect.NewRequest(&nefelev1.LockRequest{Name: "long"}))
+		if err != nil {
+			t.Error(err)
+			got <- nil
+			return
+		}
+		got <- res.Msg
+	}()
+	time.Sleep(4500 * time.Millisecond) // longer than the 3 s session TTL
+	holder.Unlock(ctx)
+	res := <-got
+	if res == nil || !res.Held || res.Session == 0 {
+		t.Fatalf("the waiting raw Lock: %v", res)
+	}
+	if held, _, err := a.Client().Mutex("long").TryLock(ctx); err != nil || held {
+		t.Fatalf("try-lock while the raw caller holds: %v %v, want held by it", held, err)
+	}
+	raw.Unlock(ctx, connect.NewRequest(&nefelev1.UnlockRequest{Name: "long", LockId: res.LockId}))
 }

@@ -288,7 +288,7 @@ func (s *Store) Unregister(ctx context.Context, name string, gpid model.GPID) er
 		return err
 	}
 	if reg.GPID != gpid {
-		return &model.SubjectError{Subject: name, Err: model.ErrNameInUse,
+		return &model.SubjectError{Subject: name, Err: model.ErrNotHeld,
 			Msg: fmt.Sprintf("name %s is registered by %s, not by %s", name, reg.GPID, gpid)}
 	}
 	k := s.nameKey(name)

@@ -60,14 +60,25 @@ func (s *Store) Predecessor(ctx context.Context, prefix string, rev int64) (stri
 	return string(res.Kvs[0].Key), nil
 }
 
-// WaitFirst waits until the key created at rev is first in the queue at
-// prefix. Each wait on the key ahead opens its watch before it looks, so
-// that the hand-over is seen as it happens (a watch from an older revision
-// is served by etcd's catch-up loop, every 100 ms).
-func (s *Store) WaitFirst(ctx context.Context, prefix string, rev int64) error {
+// WaitFirst waits until key, created at rev, is first in the queue at
+// prefix, and fails if key goes meanwhile (its lease lapsed). Each wait on
+// the key ahead opens its watch before it looks, so that the hand-over is
+// seen as it happens (a watch from an older revision is served by etcd's
+// catch-up loop, every 100 ms).
+func (s *Store) WaitFirst(ctx context.Context, prefix, key string, rev int64) error {
 	for {
 		pred, err := s.Predecessor(ctx, prefix, rev)
-		if err != nil || pred == "" {
+		if err != nil {
+			return err
+		}
+		if pred == "" {
+			// First, if the place is still there: it goes with its
+			// lease, and then it must not be taken for the holder.
+			res, err := s.get(ctx, key, clientv3.WithCountOnly())
+			if err == nil && res.Count == 0 {
+				err = &model.SubjectError{Subject: key, Err: model.ErrNoSession,
+					Msg: "the place in line lapsed while it waited: its session or process lease expired (keep the session alive, or lock again)"}
+			}
 			return err
 		}
 		if err := s.waitGone(ctx, pred); err != nil {
@@ -107,17 +118,17 @@ func (s *Store) waitGone(ctx context.Context, key string) error {
 	return &model.SubjectError{Err: model.ErrUnavailable, Msg: fmt.Sprintf("watch %s: the store is unavailable; try again", key)}
 }
 
-// Dequeue removes key (a place in a queue) and returns its value and
-// whether it was there.
-func (s *Store) Dequeue(ctx context.Context, key string) (string, bool, error) {
+// Dequeue removes key (a place in a queue) and returns its value, its
+// lease and whether it was there.
+func (s *Store) Dequeue(ctx context.Context, key string) (string, clientv3.LeaseID, bool, error) {
 	res, err := s.c.Delete(ctx, key, clientv3.WithPrevKV())
 	if err != nil {
-		return "", false, writeErr("release "+key, err)
+		return "", 0, false, writeErr("release "+key, err)
 	}
 	if len(res.PrevKvs) == 0 {
-		return "", false, nil
+		return "", 0, false, nil
 	}
-	return string(res.PrevKvs[0].Value), true, nil
+	return string(res.PrevKvs[0].Value), clientv3.LeaseID(res.PrevKvs[0].Lease), true, nil
 }
 
 // LockKey returns the key of the place id in the queue of lock name.
@@ -158,16 +169,17 @@ func (s *Store) KeepAliveSession(ctx context.Context, session clientv3.LeaseID) 
 	return res.TTL, nil
 }
 
-// SessionAlive reports whether session still lives.
-func (s *Store) SessionAlive(ctx context.Context, session clientv3.LeaseID) error {
+// SessionAlive checks that session still lives and returns its TTL in
+// seconds, as granted.
+func (s *Store) SessionAlive(ctx context.Context, session clientv3.LeaseID) (int64, error) {
 	res, err := s.c.TimeToLive(ctx, session)
 	if err != nil {
-		return writeErr("look up the session", err)
+		return 0, writeErr("look up the session", err)
 	}
 	if res.TTL <= 0 {
-		return noSession(session)
+		return 0, noSession(session)
 	}
-	return nil
+	return res.GrantedTTL, nil
 }
 
 // CloseSession revokes session: what it holds is released.
@@ -181,7 +193,7 @@ func (s *Store) CloseSession(ctx context.Context, session clientv3.LeaseID) erro
 
 func noSession(id clientv3.LeaseID) error {
 	return &model.SubjectError{Subject: strconv.FormatInt(int64(id), 10), Err: model.ErrNoSession,
-		Msg: fmt.Sprintf("no such session: %d (it expired: keep it alive within its TTL, or lock again)", id)}
+		Msg: fmt.Sprintf("no such session: %d (it expired or was closed: keep a session alive within its TTL, or open another)", id)}
 }
 
 func (s *Store) electionPrefix(name string) string { return s.userPrefix() + "elections/" + name + "/" }

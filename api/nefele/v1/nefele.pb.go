@@ -4565,8 +4565,13 @@ type LockRequest struct {
 	// session, when not 0, holds the lock on behalf of that session; 0 uses
 	// the calling process, or, for a caller that is none, opens a session of
 	// ttl_ms (default: the agent's lease TTL).
-	Session       int64 `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
-	TtlMs         int64 `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	Session int64 `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
+	TtlMs   int64 `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// nonce, when set (1 to 32 lower-case hex digits, chosen at random by
+	// the caller), names this request's place in the queue: a Lock retried
+	// with the same nonce (after its agent died, say) keeps its place, and
+	// Unlock with it as lock_id removes the place even while it waits.
+	Nonce         string `protobuf:"bytes,5,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4627,6 +4632,13 @@ func (x *LockRequest) GetTtlMs() int64 {
 		return x.TtlMs
 	}
 	return 0
+}
+
+func (x *LockRequest) GetNonce() string {
+	if x != nil {
+		return x.Nonce
+	}
+	return ""
 }
 
 type LockResponse struct {
@@ -4898,8 +4910,11 @@ type CampaignRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// value is what the leader tells the others (an address, say).
-	Value         []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Value []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// session and nonce: as in LockRequest. Without either a session or a
+	// calling process, a session is opened for the candidacy; keep it alive.
 	Session       int64  `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
+	Nonce         string `protobuf:"bytes,4,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4955,12 +4970,23 @@ func (x *CampaignRequest) GetSession() int64 {
 	return 0
 }
 
+func (x *CampaignRequest) GetNonce() string {
+	if x != nil {
+		return x.Nonce
+	}
+	return ""
+}
+
 type CampaignResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// candidacy names this candidacy, for Resign.
 	Candidacy string `protobuf:"bytes,1,opt,name=candidacy,proto3" json:"candidacy,omitempty"`
 	// revision is the term's: it strictly increases from leader to leader.
-	Revision      int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// session is the session opened for the candidacy (0: none was), to
+	// keep alive with KeepAlive within ttl_ms.
+	Session       int64 `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
+	TtlMs         int64 `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5005,6 +5031,20 @@ func (x *CampaignResponse) GetCandidacy() string {
 func (x *CampaignResponse) GetRevision() int64 {
 	if x != nil {
 		return x.Revision
+	}
+	return 0
+}
+
+func (x *CampaignResponse) GetSession() int64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *CampaignResponse) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
 	}
 	return 0
 }
@@ -5344,10 +5384,12 @@ func (x *ObserveResponse) GetLeader() *ElectionLeader {
 }
 
 type BarrierServiceWaitRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Count         int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
-	Session       int64                  `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Count   int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Session int64                  `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
+	// nonce: as in LockRequest; a Wait retried with it keeps its place.
+	Nonce         string `protobuf:"bytes,4,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5403,9 +5445,17 @@ func (x *BarrierServiceWaitRequest) GetSession() int64 {
 	return 0
 }
 
+func (x *BarrierServiceWaitRequest) GetNonce() string {
+	if x != nil {
+		return x.Nonce
+	}
+	return ""
+}
+
 type BarrierServiceWaitResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// arrived is how many had arrived when the barrier opened.
+	// arrived is how many were waiting when this participant saw the
+	// barrier open (a late arrival at an open barrier counts only itself).
 	Arrived       int32 `protobuf:"varint,1,opt,name=arrived,proto3" json:"arrived,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -5719,12 +5769,13 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\"/\n" +
 	"\x13CloseSessionRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\x03R\asession\"\x16\n" +
-	"\x14CloseSessionResponse\"d\n" +
+	"\x14CloseSessionResponse\"z\n" +
 	"\vLockRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03try\x18\x02 \x01(\bR\x03try\x12\x18\n" +
 	"\asession\x18\x03 \x01(\x03R\asession\x12\x15\n" +
-	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\"\xa9\x01\n" +
+	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\x12\x14\n" +
+	"\x05nonce\x18\x05 \x01(\tR\x05nonce\"\xa9\x01\n" +
 	"\fLockResponse\x12\x12\n" +
 	"\x04held\x18\x01 \x01(\bR\x04held\x12\x17\n" +
 	"\alock_id\x18\x02 \x01(\tR\x06lockId\x12#\n" +
@@ -5739,14 +5790,17 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x10KeepAliveRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\x03R\asession\"*\n" +
 	"\x11KeepAliveResponse\x12\x15\n" +
-	"\x06ttl_ms\x18\x01 \x01(\x03R\x05ttlMs\"U\n" +
+	"\x06ttl_ms\x18\x01 \x01(\x03R\x05ttlMs\"k\n" +
 	"\x0fCampaignRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
-	"\asession\x18\x03 \x01(\x03R\asession\"L\n" +
+	"\asession\x18\x03 \x01(\x03R\asession\x12\x14\n" +
+	"\x05nonce\x18\x04 \x01(\tR\x05nonce\"}\n" +
 	"\x10CampaignResponse\x12\x1c\n" +
 	"\tcandidacy\x18\x01 \x01(\tR\tcandidacy\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"A\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12\x18\n" +
+	"\asession\x18\x03 \x01(\x03R\asession\x12\x15\n" +
+	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\"A\n" +
 	"\rResignRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tcandidacy\x18\x02 \x01(\tR\tcandidacy\"\x10\n" +
@@ -5763,11 +5817,12 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x0eObserveRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"D\n" +
 	"\x0fObserveResponse\x121\n" +
-	"\x06leader\x18\x01 \x01(\v2\x19.nefele.v1.ElectionLeaderR\x06leader\"_\n" +
+	"\x06leader\x18\x01 \x01(\v2\x19.nefele.v1.ElectionLeaderR\x06leader\"u\n" +
 	"\x19BarrierServiceWaitRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x18\n" +
-	"\asession\x18\x03 \x01(\x03R\asession\"6\n" +
+	"\asession\x18\x03 \x01(\x03R\asession\x12\x14\n" +
+	"\x05nonce\x18\x04 \x01(\tR\x05nonce\"6\n" +
 	"\x1aBarrierServiceWaitResponse\x12\x18\n" +
 	"\aarrived\x18\x01 \x01(\x05R\aarrived*\x84\x04\n" +
 	"\x06Reason\x12\x16\n" +
