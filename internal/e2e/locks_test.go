@@ -146,6 +146,20 @@ func TestLocks(t *testing.T) {
 	if r := cli.CLI(nil, "lock", "job"); r.Code != 2 || !strings.Contains(r.Stderr, "want NAME -- CMD") {
 		t.Fatalf("lock without a command: code %d, err %q", r.Code, r.Stderr)
 	}
+
+	// A process holding a lock whose agent is SIGKILLed: nobody keeps its
+	// lease alive, so the lock goes within the lease TTL.
+	spec := roleSpec("lock orphaned")
+	spec.Node = "n3"
+	p = spawn(t, c1, nefele.SpawnOptions{}, spec)[0]
+	waitLog(t, c1, p.Gpid, "locked orphaned")
+	agents[2].Kill()
+	defer syscall.Kill(int(p.Pid), syscall.SIGKILL)
+	start = time.Now()
+	if _, err := c2.Mutex("orphaned").Lock(ctx); err != nil {
+		t.Fatalf("lock held by a process whose agent died: %v", err)
+	}
+	t.Logf("lock taken %s after the SIGKILL of its holder's agent (lease TTL 3s)", time.Since(start).Round(time.Millisecond))
 }
 
 // freeAddr returns a loopback address with a free port, for an agent that
