@@ -189,12 +189,11 @@ func (c *lockClient) round(ctx context.Context) error {
 	h.locked = c.clock.now()
 	cancel()
 	if err != nil {
-		// The call may have left its place in the queue (its agent died
-		// while it waited in line), or even taken the lock. The place
-		// lives as long as the client's session, which the SDK keeps
-		// alive: a retry on the same client would queue behind it for
-		// good once the agent is back at its address. Dropping the client
-		// closes the session, or lets it expire.
+		// The call may have taken the lock without hearing so (its agent
+		// died as it answered). The SDK retries a broken call in its own
+		// place and removes a place it gave up on; dropping the client as
+		// well (closing its session) makes sure no holding of a failed
+		// call is left for the checks to misjudge.
 		c.failed.add(err)
 		c.conn.next()
 		pause(ctx, c.rng, 100*time.Millisecond)
