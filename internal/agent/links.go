@@ -53,6 +53,9 @@ func (a *Agent) LinkExits(ctx context.Context, caller *model.Process, fn func(mo
 // own links in turn when they end).
 func (a *Agent) fireLinks(dead model.Process) {
 	ctx := a.ctx
+	if has, err := a.store.HasLinks(ctx, dead.GPID); err != nil || !has {
+		return // most processes have none: one read, no write
+	}
 	links, err := a.store.TakeLinks(ctx, dead.GPID)
 	if err != nil {
 		a.log.Warn("links of an ended process", "gpid", dead.GPID, "err", err)

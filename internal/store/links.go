@@ -55,6 +55,18 @@ func (s *Store) Unlink(ctx context.Context, a, b model.GPID) error {
 	return nil
 }
 
+// HasLinks reports, in one read, whether g has links or was told of ends:
+// the writes of TakeLinks and ForgetLinkExits are needed only then.
+func (s *Store) HasLinks(ctx context.Context, g model.GPID) (bool, error) {
+	res, err := s.c.Txn(ctx).Then(
+		clientv3.OpGet(s.linkPrefix(g), clientv3.WithPrefix(), clientv3.WithCountOnly()),
+		clientv3.OpGet(s.linkExitPrefix(g), clientv3.WithPrefix(), clientv3.WithCountOnly())).Commit()
+	if err != nil {
+		return false, writeErr("links of "+string(g), err)
+	}
+	return res.Responses[0].GetResponseRange().Count+res.Responses[1].GetResponseRange().Count > 0, nil
+}
+
 // TakeLinks returns and deletes the links of dead: the processes to act on
 // now that it has ended. Each link is taken once, by whoever deletes it.
 func (s *Store) TakeLinks(ctx context.Context, dead model.GPID) ([]Link, error) {
