@@ -394,5 +394,35 @@ func Start(t testing.TB, n int) []*Agent {
 		}
 		agents = append(agents, StartNode(t, args...))
 	}
+	waitAllUp(t, agents)
 	return agents
+}
+
+// waitAllUp waits until every agent's cluster view shows all of them up:
+// each view follows the store within milliseconds, and a test that acts
+// at once must not meet one that lags.
+func waitAllUp(t testing.TB, agents []*Agent) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, a := range agents {
+		c := a.Client()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			nodes, err := c.Nodes(ctx)
+			cancel()
+			up := 0
+			for _, n := range nodes {
+				if n.State == "up" {
+					up++
+				}
+			}
+			if err == nil && up >= len(agents) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("agent %s does not see the %d agents up after 30s: %v %v", a.Addr, len(agents), nodes, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
