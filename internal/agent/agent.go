@@ -45,6 +45,8 @@ type Agent struct {
 	fenced  map[model.GPID]model.Process // stopped by self-fencing; owned by keepNode
 	secret  []byte                       // the cluster's, for process tokens
 
+	ended chan model.Process // processes ended for good, for their links
+
 	leasesMu sync.Mutex // guards leases
 	leases   map[model.GPID]clientv3.LeaseID
 	node     model.Node
@@ -73,7 +75,7 @@ func New(cfg Config) (*Agent, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Agent{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), ctx: ctx, cancel: cancel,
 		peers: map[string]*nefele.Client{}, reserved: map[model.GPID]model.Resources{},
-		leases: map[model.GPID]clientv3.LeaseID{}}, nil
+		leases: map[model.GPID]clientv3.LeaseID{}, ended: make(chan model.Process, 4096)}, nil
 }
 
 // Start brings the agent up: lock, etcd, store, supervisor, adoption, API.
@@ -140,7 +142,8 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cluster view: %w", err)
 	}
-	a.bg.Add(2)
+	a.bg.Add(3)
+	go a.linkEnds()
 	go a.watchAssignments(rev)
 	go a.reconcile()
 	a.serve()

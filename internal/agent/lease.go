@@ -202,7 +202,7 @@ func (a *Agent) record(ctx context.Context, from model.State, p model.Process) e
 	}
 	err := a.store.Put(ctx, from, p)
 	if err == nil && !from.Ended() && p.State.Ended() {
-		go a.fireLinks(p) // it ended for good: its links fire
+		a.endedForGood(p) // its links fire
 	}
 	if !errors.Is(err, model.ErrFenced) {
 		return err

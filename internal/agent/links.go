@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nefele/nefele/internal/model"
 )
@@ -48,14 +49,68 @@ func (a *Agent) LinkExits(ctx context.Context, caller *model.Process, fn func(mo
 	return a.store.WatchLinkExits(ctx, p.GPID, fn)
 }
 
+// endedForGood queues p, which has ended for good, for its links.
+func (a *Agent) endedForGood(p model.Process) {
+	select {
+	case a.ended <- p:
+	default:
+		go a.fireLinks(p) // the queue is full: do it at once
+	}
+}
+
+// linkEnds fires the links of ended processes, looking them up in
+// batches: most processes have none, and one read per batch (no write)
+// says which do, off the path of the processes that start meanwhile.
+func (a *Agent) linkEnds() {
+	defer a.bg.Done()
+	for {
+		var batch []model.Process
+		select {
+		case <-a.ctx.Done():
+			return
+		case p := <-a.ended:
+			batch = append(batch, p)
+		}
+		timer := time.NewTimer(linkBatch)
+	collect:
+		for len(batch) < 256 {
+			select {
+			case p := <-a.ended:
+				batch = append(batch, p)
+			case <-timer.C:
+				break collect
+			case <-a.ctx.Done():
+				timer.Stop()
+				return
+			}
+		}
+		timer.Stop()
+		gpids := make([]model.GPID, len(batch))
+		byGPID := make(map[model.GPID]model.Process, len(batch))
+		for i, p := range batch {
+			gpids[i], byGPID[p.GPID] = p.GPID, p
+		}
+		linked, err := a.store.WithLinks(a.ctx, gpids)
+		if err != nil {
+			if a.ctx.Err() == nil {
+				a.log.Warn("links of ended processes", "err", err)
+			}
+			linked = gpids // look at each
+		}
+		for _, g := range linked {
+			a.fireLinks(byGPID[g])
+		}
+	}
+}
+
+// linkBatch is how long ends are gathered before their links are looked up.
+const linkBatch = 20 * time.Millisecond
+
 // fireLinks acts on the processes linked with dead, which has ended for
 // good: those that trap are told, the others are stopped (and fire their
 // own links in turn when they end).
 func (a *Agent) fireLinks(dead model.Process) {
 	ctx := a.ctx
-	if has, err := a.store.HasLinks(ctx, dead.GPID); err != nil || !has {
-		return // most processes have none: one read, no write
-	}
 	links, err := a.store.TakeLinks(ctx, dead.GPID)
 	if err != nil {
 		a.log.Warn("links of an ended process", "gpid", dead.GPID, "err", err)

@@ -227,7 +227,7 @@ func (r *reconciler) replaceLost(ctx context.Context, nodes []store.NodeState, l
 		}
 		lost := p
 		lost.State, lost.Reason = model.StateLost, "its node "+p.Node+" is down"
-		go r.a.fireLinks(lost)
+		r.a.endedForGood(lost)
 		if repl != nil {
 			r.a.log.Info("replaced a lost process", "lost", p.GPID, "replacement", repl.GPID, "on", repl.Node)
 			r.startIfLocal(*repl)

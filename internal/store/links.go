@@ -55,16 +55,27 @@ func (s *Store) Unlink(ctx context.Context, a, b model.GPID) error {
 	return nil
 }
 
-// HasLinks reports, in one read, whether g has links or was told of ends:
-// the writes of TakeLinks and ForgetLinkExits are needed only then.
-func (s *Store) HasLinks(ctx context.Context, g model.GPID) (bool, error) {
-	res, err := s.c.Txn(ctx).Then(
-		clientv3.OpGet(s.linkPrefix(g), clientv3.WithPrefix(), clientv3.WithCountOnly()),
-		clientv3.OpGet(s.linkExitPrefix(g), clientv3.WithPrefix(), clientv3.WithCountOnly())).Commit()
-	if err != nil {
-		return false, writeErr("links of "+string(g), err)
+// WithLinks returns, in one read, which of gpids have links or were told
+// of ends: the writes of TakeLinks and ForgetLinkExits are needed only for
+// those.
+func (s *Store) WithLinks(ctx context.Context, gpids []model.GPID) ([]model.GPID, error) {
+	ops := make([]clientv3.Op, 0, 2*len(gpids))
+	for _, g := range gpids {
+		ops = append(ops,
+			clientv3.OpGet(s.linkPrefix(g), clientv3.WithPrefix(), clientv3.WithCountOnly()),
+			clientv3.OpGet(s.linkExitPrefix(g), clientv3.WithPrefix(), clientv3.WithCountOnly()))
 	}
-	return res.Responses[0].GetResponseRange().Count+res.Responses[1].GetResponseRange().Count > 0, nil
+	res, err := s.c.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, writeErr("links of ended processes", err)
+	}
+	var out []model.GPID
+	for i, g := range gpids {
+		if res.Responses[2*i].GetResponseRange().Count+res.Responses[2*i+1].GetResponseRange().Count > 0 {
+			out = append(out, g)
+		}
+	}
+	return out, nil
 }
 
 // TakeLinks returns and deletes the links of dead: the processes to act on
