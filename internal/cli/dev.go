@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -80,6 +82,17 @@ func (c *cli) runAgent(cmd *cobra.Command, cfg agent.RunConfig) error {
 	defer stop()
 	cfg.Addr = c.addr
 	cfg.Logger = slog.New(slog.NewTextHandler(c.stderr, nil))
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	return agent.Run(ctx, cfg)
 }
 
@@ -87,6 +100,8 @@ func (c *cli) runAgent(cmd *cobra.Command, cfg agent.RunConfig) error {
 func (c *cli) addAgentFlags(cmd *cobra.Command, cfg *agent.RunConfig) {
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.DataDir, "data-dir", "", "`DIR` of the agent's state")
+	fl.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile of the agent to `FILE` until it stops (for `go tool pprof`)")
+	fl.MarkHidden("cpu-profile")
 	fl.StringVar(&cfg.Advertise, "advertise", "", "`HOST:PORT` other nodes reach this agent at (default --addr; needed when --addr is 0.0.0.0)")
 	fl.Var(&sizeValue{p: &cfg.LogMaxBytes}, "log-max-size", "rotate a process's stdout or stderr log past this size")
 	fl.Var(&intValue{p: &cfg.LogFiles, min: 1, hint: "want a number of files, 1 or more"}, "log-files", "log files kept per stream, the live one included")

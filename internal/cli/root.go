@@ -60,6 +60,7 @@ type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	cpuProfile     string // dev and agent: where to write a CPU profile
 	now            func() time.Time
 
 	addr   string // --addr
