@@ -52,6 +52,7 @@ type Client struct {
 	locks   nefelev1connect.LockServiceClient
 	elect   nefelev1connect.ElectionServiceClient
 	barrier nefelev1connect.BarrierServiceClient
+	ports   nefelev1connect.PortServiceClient
 	sess    session // what a client that is no process holds its locks on
 }
 
@@ -163,6 +164,7 @@ func Dial(addr string, dopts ...DialOption) (*Client, error) {
 	c.locks = nefelev1connect.NewLockServiceClient(hc, base, opts)
 	c.elect = nefelev1connect.NewElectionServiceClient(hc, base, opts)
 	c.barrier = nefelev1connect.NewBarrierServiceClient(hc, base, opts)
+	c.ports = nefelev1connect.NewPortServiceClient(hc, base, opts)
 	for _, o := range dopts {
 		o(c)
 	}

@@ -147,3 +147,16 @@ func (c *Client) LinkExits(ctx context.Context, fn func(*Process) error) error {
 	}
 	return receive(ctx, c, stream, func(m *nefelev1.LinkExitsResponse) error { return fn(m.Process) })
 }
+
+// Endpoint is one live named port of one process.
+type Endpoint = nefelev1.Endpoint
+
+// Ports returns the live endpoints of service (a group, a name or a GPID;
+// "" for all): the named ports that accept connections now.
+func (c *Client) Ports(ctx context.Context, service string) ([]*Endpoint, error) {
+	res, err := c.ports.ListPorts(ctx, connect.NewRequest(&nefelev1.ListPortsRequest{Service: service}))
+	if err != nil {
+		return nil, c.wrapErr(err)
+	}
+	return res.Msg.Endpoints, nil
+}

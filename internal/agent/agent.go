@@ -47,6 +47,9 @@ type Agent struct {
 
 	ended chan model.Process // processes ended for good, for their links
 
+	portsMu sync.Mutex                       // guards ports
+	ports   map[model.GPID]map[string]string // the named ports of each run: name → address
+
 	leasesMu sync.Mutex // guards leases
 	leases   map[model.GPID]clientv3.LeaseID
 	node     model.Node
@@ -75,7 +78,8 @@ func New(cfg Config) (*Agent, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Agent{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), ctx: ctx, cancel: cancel,
 		peers: map[string]*nefele.Client{}, reserved: map[model.GPID]model.Resources{},
-		leases: map[model.GPID]clientv3.LeaseID{}, ended: make(chan model.Process, 4096)}, nil
+		leases: map[model.GPID]clientv3.LeaseID{}, ended: make(chan model.Process, 4096),
+		ports: map[model.GPID]map[string]string{}}, nil
 }
 
 // Start brings the agent up: lock, etcd, store, supervisor, adoption, API.

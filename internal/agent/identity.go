@@ -42,7 +42,7 @@ func (a *Agent) processEnv(rec model.Process) []string {
 	if rec.Group != "" {
 		env = append(env, "NEFELE_GROUP="+rec.Group, "NEFELE_REPLICA="+strconv.Itoa(rec.Replica))
 	}
-	return env
+	return append(env, a.allocatePorts(rec)...)
 }
 
 func unauthenticated(why string) error {

@@ -200,7 +200,15 @@ func (a *Agent) record(ctx context.Context, from model.State, p model.Process) e
 	if from == model.StateRunning && p.State != model.StateRunning {
 		a.endRun(p.GPID) // the run ended: what was bound to its life goes
 	}
+	if from != model.StateRunning && p.State == model.StateRunning {
+		a.publishPorts(p)
+	}
 	err := a.store.Put(ctx, from, p)
+	if p.State.Ended() {
+		a.portsMu.Lock()
+		delete(a.ports, p.GPID)
+		a.portsMu.Unlock()
+	}
 	if err == nil && !from.Ended() && p.State.Ended() {
 		a.endedForGood(p) // its links fire
 	}

@@ -42,6 +42,7 @@ type PrimitivesBackend interface {
 	Link(ctx context.Context, caller *model.Process, target model.GPID, trap bool) error
 	Unlink(ctx context.Context, caller *model.Process, target model.GPID) error
 	LinkExits(ctx context.Context, caller *model.Process, fn func(model.Process) error) error
+	Ports(ctx context.Context, service string) ([]model.Endpoint, error)
 }
 
 // CampaignResult is the outcome of a Campaign.
@@ -354,6 +355,22 @@ func (s barrierServer) Wait(ctx context.Context, req *connect.Request[nefelev1.B
 		return nil, toWire(err)
 	}
 	return connect.NewResponse(&nefelev1.BarrierServiceWaitResponse{Arrived: int32(n)}), nil
+}
+
+// portServer serves PortService.
+type portServer struct{ b PrimitivesBackend }
+
+// ListPorts implements PortService.ListPorts.
+func (s portServer) ListPorts(ctx context.Context, req *connect.Request[nefelev1.ListPortsRequest]) (*connect.Response[nefelev1.ListPortsResponse], error) {
+	eps, err := s.b.Ports(ctx, req.Msg.Service)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	out := make([]*nefelev1.Endpoint, len(eps))
+	for i, e := range eps {
+		out[i] = &nefelev1.Endpoint{Service: e.Service, Port: e.Port, Gpid: string(e.GPID), Node: e.Node, Address: e.Address}
+	}
+	return connect.NewResponse(&nefelev1.ListPortsResponse{Endpoints: out}), nil
 }
 
 // Link implements ProcessService.Link.

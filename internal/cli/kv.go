@@ -279,3 +279,43 @@ is released when its process ends. -o json prints an array of records.`,
 		}),
 	}
 }
+
+func (c *cli) newPortsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "ports [SERVICE]",
+		Short: "List the named ports that accept connections",
+		Long: `ports lists the live endpoints of the processes' named ports (run --port
+NAME): SERVICE (the group, else the name, else the GPID), PORT, GPID, NODE
+and ADDRESS. An endpoint is listed once its port accepts connections, and
+goes when its process ends. -o json prints an array of records.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageErr(cmd, "ports: want at most one SERVICE")
+			}
+			return nil
+		},
+		RunE: c.withClient(func(ctx context.Context, client *nefele.Client, args []string) error {
+			service := ""
+			if len(args) == 1 {
+				service = args[0]
+			}
+			eps, err := client.Ports(ctx, service)
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				out := make([]map[string]string, 0, len(eps))
+				for _, e := range eps {
+					out = append(out, map[string]string{"service": e.GetService(), "port": e.GetPort(),
+						"gpid": e.GetGpid(), "node": e.GetNode(), "address": e.GetAddress()})
+				}
+				return writeJSON(c.stdout, out)
+			}
+			t := newTable(c.stdout, "SERVICE", "PORT", "GPID", "NODE", "ADDRESS")
+			for _, e := range eps {
+				t.row(e.GetService(), e.GetPort(), e.GetGpid(), e.GetNode(), e.GetAddress())
+			}
+			return t.flush()
+		}),
+	}
+}

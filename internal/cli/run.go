@@ -29,6 +29,7 @@ type runFlags struct {
 	stopSignal  string
 	stopTimeout time.Duration
 	place       placeFlags
+	ports       []string
 }
 
 func (c *cli) newRunCmd() *cobra.Command {
@@ -60,6 +61,7 @@ to stderr and run exits 127 (command not found), 126 (not executable) or 1.`,
 	fl.StringVar(&f.workdir, "workdir", "", "working `DIR` (default the agent's)")
 	fl.StringVar(&f.stopSignal, "stop-signal", "", "`SIG` that stop sends first, like TERM or INT (default TERM)")
 	fl.Var(&durationValue{p: &f.stopTimeout}, "stop-timeout", "grace between the stop signal and SIGKILL (default 10s)")
+	fl.StringArrayVar(&f.ports, "port", nil, "a TCP port `NAME` the process listens on: it gets a free port in NEFELE_PORT_<NAME>, published once it accepts (repeatable)")
 	f.place.add(cmd)
 	return cmd
 }
@@ -73,6 +75,7 @@ func (c *cli) run(cmd *cobra.Command, f *runFlags, args []string) error {
 		MaxRestarts: int32(f.maxRestarts), StopSignal: f.stopSignal, StopTimeoutMs: f.stopTimeout.Milliseconds(),
 	}
 	f.place.apply(spec)
+	spec.Ports = f.ports
 	client, err := c.dial()
 	if err != nil {
 		return err

@@ -72,3 +72,14 @@ type Registration struct {
 	Node     string
 	Revision int64
 }
+
+// Endpoint is one live named port of one process.
+type Endpoint struct {
+	// Service is the process's group, else its name, else its GPID.
+	Service string `json:"-"`
+	Port    string `json:"-"`
+	GPID    GPID   `json:"-"`
+	Node    string `json:"node"`
+	// Address is HOST:PORT on its node's advertised address.
+	Address string `json:"address"`
+}

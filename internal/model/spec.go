@@ -21,7 +21,15 @@ type Spec struct {
 	// Constraints filter the nodes it may run on; Node pins it to one.
 	Constraints []Constraint `json:"constraints,omitempty"`
 	Node        string       `json:"node,omitempty"`
+	// Ports names the TCP ports the process listens on; each gets a free
+	// port, in NEFELE_PORT_<NAME>.
+	Ports []string `json:"ports,omitempty"`
 }
+
+var portRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+// PortEnv returns the environment variable that holds port name's number.
+func PortEnv(name string) string { return "NEFELE_PORT_" + strings.ToUpper(name) }
 
 // DefaultStopTimeout is the grace between the stop signal and SIGKILL.
 const DefaultStopTimeout = 10 * time.Second
@@ -46,6 +54,16 @@ func ValidateName(name string) error {
 func (s *Spec) Validate(group bool) error {
 	if len(s.Command) == 0 || s.Command[0] == "" {
 		return Invalid("", "empty command: give the program to run after --, like: nefele run -- sleep 60")
+	}
+	seen := map[string]bool{}
+	for _, p := range s.Ports {
+		if !portRE.MatchString(p) {
+			return Invalid(p, fmt.Sprintf("invalid port name %q: use 1-32 lower-case letters, digits or '_', starting with a letter, like http", p))
+		}
+		if seen[p] {
+			return Invalid(p, fmt.Sprintf("port %s given twice", p))
+		}
+		seen[p] = true
 	}
 	for _, kv := range s.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {

@@ -1028,7 +1028,12 @@ type Spec struct {
 	// constraints filter the nodes by label: "key=value" or "key!=value".
 	Constraints []string `protobuf:"bytes,10,rep,name=constraints,proto3" json:"constraints,omitempty"`
 	// node pins the process to the node of that name.
-	Node          string `protobuf:"bytes,11,opt,name=node,proto3" json:"node,omitempty"`
+	Node string `protobuf:"bytes,11,opt,name=node,proto3" json:"node,omitempty"`
+	// ports names the TCP ports the process listens on: for each, the agent
+	// allocates a free port on its node's advertised address and gives it as
+	// NEFELE_PORT_<NAME> (upper case); once the port accepts connections it
+	// is published (see PortService), for as long as the process runs.
+	Ports         []string `protobuf:"bytes,12,rep,name=ports,proto3" json:"ports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1138,6 +1143,13 @@ func (x *Spec) GetNode() string {
 		return x.Node
 	}
 	return ""
+}
+
+func (x *Spec) GetPorts() []string {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
 }
 
 // Process is one record of the process table.
@@ -5498,6 +5510,173 @@ func (x *BarrierServiceWaitResponse) GetArrived() int32 {
 	return 0
 }
 
+type ListPortsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPortsRequest) Reset() {
+	*x = ListPortsRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPortsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPortsRequest) ProtoMessage() {}
+
+func (x *ListPortsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPortsRequest.ProtoReflect.Descriptor instead.
+func (*ListPortsRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *ListPortsRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+// Endpoint is one live port of one process.
+type Endpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// service is the process's group, else its name, else its GPID.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Port    string `protobuf:"bytes,2,opt,name=port,proto3" json:"port,omitempty"`
+	Gpid    string `protobuf:"bytes,3,opt,name=gpid,proto3" json:"gpid,omitempty"`
+	Node    string `protobuf:"bytes,4,opt,name=node,proto3" json:"node,omitempty"`
+	// address is HOST:PORT, on its node's advertised address.
+	Address       string `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Endpoint) Reset() {
+	*x = Endpoint{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Endpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Endpoint) ProtoMessage() {}
+
+func (x *Endpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
+func (*Endpoint) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *Endpoint) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Endpoint) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *Endpoint) GetGpid() string {
+	if x != nil {
+		return x.Gpid
+	}
+	return ""
+}
+
+func (x *Endpoint) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Endpoint) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type ListPortsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoints     []*Endpoint            `protobuf:"bytes,1,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPortsResponse) Reset() {
+	*x = ListPortsResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPortsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPortsResponse) ProtoMessage() {}
+
+func (x *ListPortsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPortsResponse.ProtoReflect.Descriptor instead.
+func (*ListPortsResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *ListPortsResponse) GetEndpoints() []*Endpoint {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
 var File_nefele_v1_nefele_proto protoreflect.FileDescriptor
 
 const file_nefele_v1_nefele_proto_rawDesc = "" +
@@ -5538,7 +5717,7 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\"R\n" +
 	"\vErrorDetail\x12)\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x11.nefele.v1.ReasonR\x06reason\x12\x18\n" +
-	"\asubject\x18\x02 \x01(\tR\asubject\"\xcc\x02\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\"\xe2\x02\n" +
 	"\x04Spec\x12\x18\n" +
 	"\acommand\x18\x01 \x03(\tR\acommand\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x18\n" +
@@ -5552,7 +5731,8 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x06memory\x18\t \x01(\tR\x06memory\x12 \n" +
 	"\vconstraints\x18\n" +
 	" \x03(\tR\vconstraints\x12\x12\n" +
-	"\x04node\x18\v \x01(\tR\x04node\"\x87\x04\n" +
+	"\x04node\x18\v \x01(\tR\x04node\x12\x14\n" +
+	"\x05ports\x18\f \x03(\tR\x05ports\"\x87\x04\n" +
 	"\aProcess\x12\x12\n" +
 	"\x04gpid\x18\x01 \x01(\tR\x04gpid\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -5824,7 +6004,17 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\asession\x18\x03 \x01(\x03R\asession\x12\x14\n" +
 	"\x05nonce\x18\x04 \x01(\tR\x05nonce\"6\n" +
 	"\x1aBarrierServiceWaitResponse\x12\x18\n" +
-	"\aarrived\x18\x01 \x01(\x05R\aarrived*\x84\x04\n" +
+	"\aarrived\x18\x01 \x01(\x05R\aarrived\",\n" +
+	"\x10ListPortsRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\"z\n" +
+	"\bEndpoint\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\tR\x04port\x12\x12\n" +
+	"\x04gpid\x18\x03 \x01(\tR\x04gpid\x12\x12\n" +
+	"\x04node\x18\x04 \x01(\tR\x04node\x12\x18\n" +
+	"\aaddress\x18\x05 \x01(\tR\aaddress\"F\n" +
+	"\x11ListPortsResponse\x121\n" +
+	"\tendpoints\x18\x01 \x03(\v2\x13.nefele.v1.EndpointR\tendpoints*\x84\x04\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16REASON_NO_SUCH_PROCESS\x10\x01\x12\x1b\n" +
@@ -5913,7 +6103,9 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x06Leader\x12\x18.nefele.v1.LeaderRequest\x1a\x19.nefele.v1.LeaderResponse\x12B\n" +
 	"\aObserve\x12\x19.nefele.v1.ObserveRequest\x1a\x1a.nefele.v1.ObserveResponse0\x012e\n" +
 	"\x0eBarrierService\x12S\n" +
-	"\x04Wait\x12$.nefele.v1.BarrierServiceWaitRequest\x1a%.nefele.v1.BarrierServiceWaitResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
+	"\x04Wait\x12$.nefele.v1.BarrierServiceWaitRequest\x1a%.nefele.v1.BarrierServiceWaitResponse2U\n" +
+	"\vPortService\x12F\n" +
+	"\tListPorts\x12\x1b.nefele.v1.ListPortsRequest\x1a\x1c.nefele.v1.ListPortsResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
 
 var (
 	file_nefele_v1_nefele_proto_rawDescOnce sync.Once
@@ -5928,7 +6120,7 @@ func file_nefele_v1_nefele_proto_rawDescGZIP() []byte {
 }
 
 var file_nefele_v1_nefele_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 93)
+var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 96)
 var file_nefele_v1_nefele_proto_goTypes = []any{
 	(Reason)(0),                             // 0: nefele.v1.Reason
 	(RestartPolicy)(0),                      // 1: nefele.v1.RestartPolicy
@@ -6026,7 +6218,10 @@ var file_nefele_v1_nefele_proto_goTypes = []any{
 	(*ObserveResponse)(nil),                 // 93: nefele.v1.ObserveResponse
 	(*BarrierServiceWaitRequest)(nil),       // 94: nefele.v1.BarrierServiceWaitRequest
 	(*BarrierServiceWaitResponse)(nil),      // 95: nefele.v1.BarrierServiceWaitResponse
-	nil,                                     // 96: nefele.v1.Node.LabelsEntry
+	(*ListPortsRequest)(nil),                // 96: nefele.v1.ListPortsRequest
+	(*Endpoint)(nil),                        // 97: nefele.v1.Endpoint
+	(*ListPortsResponse)(nil),               // 98: nefele.v1.ListPortsResponse
+	nil,                                     // 99: nefele.v1.Node.LabelsEntry
 }
 var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	20, // 0: nefele.v1.LinkExitsResponse.process:type_name -> nefele.v1.Process
@@ -6055,7 +6250,7 @@ var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	2,  // 23: nefele.v1.Event.from:type_name -> nefele.v1.State
 	2,  // 24: nefele.v1.Event.to:type_name -> nefele.v1.State
 	43, // 25: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
-	96, // 26: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
+	99, // 26: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
 	46, // 27: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
 	50, // 28: nefele.v1.KVServiceGetResponse.kv:type_name -> nefele.v1.KeyValue
 	50, // 29: nefele.v1.KVServiceCompareAndSwapResponse.current:type_name -> nefele.v1.KeyValue
@@ -6068,91 +6263,94 @@ var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	64, // 36: nefele.v1.WatchNameResponse.name:type_name -> nefele.v1.RegisteredName
 	90, // 37: nefele.v1.LeaderResponse.leader:type_name -> nefele.v1.ElectionLeader
 	90, // 38: nefele.v1.ObserveResponse.leader:type_name -> nefele.v1.ElectionLeader
-	21, // 39: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
-	23, // 40: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
-	25, // 41: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
-	27, // 42: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
-	29, // 43: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
-	31, // 44: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
-	33, // 45: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
-	35, // 46: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
-	39, // 47: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
-	42, // 48: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
-	10, // 49: nefele.v1.ProcessService.Scale:input_type -> nefele.v1.ScaleRequest
-	4,  // 50: nefele.v1.ProcessService.Link:input_type -> nefele.v1.LinkRequest
-	6,  // 51: nefele.v1.ProcessService.Unlink:input_type -> nefele.v1.UnlinkRequest
-	8,  // 52: nefele.v1.ProcessService.LinkExits:input_type -> nefele.v1.LinkExitsRequest
-	45, // 53: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
-	48, // 54: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
-	16, // 55: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
-	12, // 56: nefele.v1.ClusterService.Drain:input_type -> nefele.v1.DrainRequest
-	14, // 57: nefele.v1.ClusterService.Undrain:input_type -> nefele.v1.UndrainRequest
-	51, // 58: nefele.v1.KVService.Get:input_type -> nefele.v1.KVServiceGetRequest
-	53, // 59: nefele.v1.KVService.Put:input_type -> nefele.v1.KVServicePutRequest
-	55, // 60: nefele.v1.KVService.Delete:input_type -> nefele.v1.KVServiceDeleteRequest
-	57, // 61: nefele.v1.KVService.CompareAndSwap:input_type -> nefele.v1.KVServiceCompareAndSwapRequest
-	59, // 62: nefele.v1.KVService.List:input_type -> nefele.v1.KVServiceListRequest
-	61, // 63: nefele.v1.KVService.Watch:input_type -> nefele.v1.KVServiceWatchRequest
-	65, // 64: nefele.v1.NameService.Register:input_type -> nefele.v1.RegisterRequest
-	67, // 65: nefele.v1.NameService.Unregister:input_type -> nefele.v1.UnregisterRequest
-	69, // 66: nefele.v1.NameService.Lookup:input_type -> nefele.v1.LookupRequest
-	71, // 67: nefele.v1.NameService.ListNames:input_type -> nefele.v1.ListNamesRequest
-	73, // 68: nefele.v1.NameService.WatchName:input_type -> nefele.v1.WatchNameRequest
-	79, // 69: nefele.v1.LockService.Lock:input_type -> nefele.v1.LockRequest
-	81, // 70: nefele.v1.LockService.Unlock:input_type -> nefele.v1.UnlockRequest
-	75, // 71: nefele.v1.LockService.OpenSession:input_type -> nefele.v1.OpenSessionRequest
-	83, // 72: nefele.v1.LockService.KeepAlive:input_type -> nefele.v1.KeepAliveRequest
-	77, // 73: nefele.v1.LockService.CloseSession:input_type -> nefele.v1.CloseSessionRequest
-	85, // 74: nefele.v1.ElectionService.Campaign:input_type -> nefele.v1.CampaignRequest
-	87, // 75: nefele.v1.ElectionService.Resign:input_type -> nefele.v1.ResignRequest
-	89, // 76: nefele.v1.ElectionService.Leader:input_type -> nefele.v1.LeaderRequest
-	92, // 77: nefele.v1.ElectionService.Observe:input_type -> nefele.v1.ObserveRequest
-	94, // 78: nefele.v1.BarrierService.Wait:input_type -> nefele.v1.BarrierServiceWaitRequest
-	22, // 79: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
-	24, // 80: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
-	26, // 81: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
-	28, // 82: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
-	30, // 83: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
-	32, // 84: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
-	34, // 85: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
-	36, // 86: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
-	41, // 87: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
-	44, // 88: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
-	11, // 89: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
-	5,  // 90: nefele.v1.ProcessService.Link:output_type -> nefele.v1.LinkResponse
-	7,  // 91: nefele.v1.ProcessService.Unlink:output_type -> nefele.v1.UnlinkResponse
-	9,  // 92: nefele.v1.ProcessService.LinkExits:output_type -> nefele.v1.LinkExitsResponse
-	47, // 93: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
-	49, // 94: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
-	17, // 95: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
-	13, // 96: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
-	15, // 97: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
-	52, // 98: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
-	54, // 99: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
-	56, // 100: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
-	58, // 101: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
-	60, // 102: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
-	63, // 103: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
-	66, // 104: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
-	68, // 105: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
-	70, // 106: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
-	72, // 107: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
-	74, // 108: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
-	80, // 109: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
-	82, // 110: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
-	76, // 111: nefele.v1.LockService.OpenSession:output_type -> nefele.v1.OpenSessionResponse
-	84, // 112: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
-	78, // 113: nefele.v1.LockService.CloseSession:output_type -> nefele.v1.CloseSessionResponse
-	86, // 114: nefele.v1.ElectionService.Campaign:output_type -> nefele.v1.CampaignResponse
-	88, // 115: nefele.v1.ElectionService.Resign:output_type -> nefele.v1.ResignResponse
-	91, // 116: nefele.v1.ElectionService.Leader:output_type -> nefele.v1.LeaderResponse
-	93, // 117: nefele.v1.ElectionService.Observe:output_type -> nefele.v1.ObserveResponse
-	95, // 118: nefele.v1.BarrierService.Wait:output_type -> nefele.v1.BarrierServiceWaitResponse
-	79, // [79:119] is the sub-list for method output_type
-	39, // [39:79] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	97, // 39: nefele.v1.ListPortsResponse.endpoints:type_name -> nefele.v1.Endpoint
+	21, // 40: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
+	23, // 41: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
+	25, // 42: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
+	27, // 43: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
+	29, // 44: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
+	31, // 45: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
+	33, // 46: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
+	35, // 47: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
+	39, // 48: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
+	42, // 49: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
+	10, // 50: nefele.v1.ProcessService.Scale:input_type -> nefele.v1.ScaleRequest
+	4,  // 51: nefele.v1.ProcessService.Link:input_type -> nefele.v1.LinkRequest
+	6,  // 52: nefele.v1.ProcessService.Unlink:input_type -> nefele.v1.UnlinkRequest
+	8,  // 53: nefele.v1.ProcessService.LinkExits:input_type -> nefele.v1.LinkExitsRequest
+	45, // 54: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
+	48, // 55: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
+	16, // 56: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
+	12, // 57: nefele.v1.ClusterService.Drain:input_type -> nefele.v1.DrainRequest
+	14, // 58: nefele.v1.ClusterService.Undrain:input_type -> nefele.v1.UndrainRequest
+	51, // 59: nefele.v1.KVService.Get:input_type -> nefele.v1.KVServiceGetRequest
+	53, // 60: nefele.v1.KVService.Put:input_type -> nefele.v1.KVServicePutRequest
+	55, // 61: nefele.v1.KVService.Delete:input_type -> nefele.v1.KVServiceDeleteRequest
+	57, // 62: nefele.v1.KVService.CompareAndSwap:input_type -> nefele.v1.KVServiceCompareAndSwapRequest
+	59, // 63: nefele.v1.KVService.List:input_type -> nefele.v1.KVServiceListRequest
+	61, // 64: nefele.v1.KVService.Watch:input_type -> nefele.v1.KVServiceWatchRequest
+	65, // 65: nefele.v1.NameService.Register:input_type -> nefele.v1.RegisterRequest
+	67, // 66: nefele.v1.NameService.Unregister:input_type -> nefele.v1.UnregisterRequest
+	69, // 67: nefele.v1.NameService.Lookup:input_type -> nefele.v1.LookupRequest
+	71, // 68: nefele.v1.NameService.ListNames:input_type -> nefele.v1.ListNamesRequest
+	73, // 69: nefele.v1.NameService.WatchName:input_type -> nefele.v1.WatchNameRequest
+	79, // 70: nefele.v1.LockService.Lock:input_type -> nefele.v1.LockRequest
+	81, // 71: nefele.v1.LockService.Unlock:input_type -> nefele.v1.UnlockRequest
+	75, // 72: nefele.v1.LockService.OpenSession:input_type -> nefele.v1.OpenSessionRequest
+	83, // 73: nefele.v1.LockService.KeepAlive:input_type -> nefele.v1.KeepAliveRequest
+	77, // 74: nefele.v1.LockService.CloseSession:input_type -> nefele.v1.CloseSessionRequest
+	85, // 75: nefele.v1.ElectionService.Campaign:input_type -> nefele.v1.CampaignRequest
+	87, // 76: nefele.v1.ElectionService.Resign:input_type -> nefele.v1.ResignRequest
+	89, // 77: nefele.v1.ElectionService.Leader:input_type -> nefele.v1.LeaderRequest
+	92, // 78: nefele.v1.ElectionService.Observe:input_type -> nefele.v1.ObserveRequest
+	94, // 79: nefele.v1.BarrierService.Wait:input_type -> nefele.v1.BarrierServiceWaitRequest
+	96, // 80: nefele.v1.PortService.ListPorts:input_type -> nefele.v1.ListPortsRequest
+	22, // 81: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
+	24, // 82: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
+	26, // 83: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
+	28, // 84: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
+	30, // 85: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
+	32, // 86: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
+	34, // 87: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
+	36, // 88: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
+	41, // 89: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
+	44, // 90: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
+	11, // 91: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
+	5,  // 92: nefele.v1.ProcessService.Link:output_type -> nefele.v1.LinkResponse
+	7,  // 93: nefele.v1.ProcessService.Unlink:output_type -> nefele.v1.UnlinkResponse
+	9,  // 94: nefele.v1.ProcessService.LinkExits:output_type -> nefele.v1.LinkExitsResponse
+	47, // 95: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
+	49, // 96: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
+	17, // 97: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
+	13, // 98: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
+	15, // 99: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
+	52, // 100: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
+	54, // 101: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
+	56, // 102: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
+	58, // 103: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
+	60, // 104: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
+	63, // 105: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
+	66, // 106: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
+	68, // 107: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
+	70, // 108: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
+	72, // 109: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
+	74, // 110: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
+	80, // 111: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
+	82, // 112: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
+	76, // 113: nefele.v1.LockService.OpenSession:output_type -> nefele.v1.OpenSessionResponse
+	84, // 114: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
+	78, // 115: nefele.v1.LockService.CloseSession:output_type -> nefele.v1.CloseSessionResponse
+	86, // 116: nefele.v1.ElectionService.Campaign:output_type -> nefele.v1.CampaignResponse
+	88, // 117: nefele.v1.ElectionService.Resign:output_type -> nefele.v1.ResignResponse
+	91, // 118: nefele.v1.ElectionService.Leader:output_type -> nefele.v1.LeaderResponse
+	93, // 119: nefele.v1.ElectionService.Observe:output_type -> nefele.v1.ObserveResponse
+	95, // 120: nefele.v1.BarrierService.Wait:output_type -> nefele.v1.BarrierServiceWaitResponse
+	98, // 121: nefele.v1.PortService.ListPorts:output_type -> nefele.v1.ListPortsResponse
+	81, // [81:122] is the sub-list for method output_type
+	40, // [40:81] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_nefele_v1_nefele_proto_init() }
@@ -6180,9 +6378,9 @@ func file_nefele_v1_nefele_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nefele_v1_nefele_proto_rawDesc), len(file_nefele_v1_nefele_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   93,
+			NumMessages:   96,
 			NumExtensions: 0,
-			NumServices:   7,
+			NumServices:   8,
 		},
 		GoTypes:           file_nefele_v1_nefele_proto_goTypes,
 		DependencyIndexes: file_nefele_v1_nefele_proto_depIdxs,

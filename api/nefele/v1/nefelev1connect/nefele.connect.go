@@ -38,6 +38,8 @@ const (
 	ElectionServiceName = "nefele.v1.ElectionService"
 	// BarrierServiceName is the fully-qualified name of the BarrierService service.
 	BarrierServiceName = "nefele.v1.BarrierService"
+	// PortServiceName is the fully-qualified name of the PortService service.
+	PortServiceName = "nefele.v1.PortService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -133,6 +135,8 @@ const (
 	ElectionServiceObserveProcedure = "/nefele.v1.ElectionService/Observe"
 	// BarrierServiceWaitProcedure is the fully-qualified name of the BarrierService's Wait RPC.
 	BarrierServiceWaitProcedure = "/nefele.v1.BarrierService/Wait"
+	// PortServiceListPortsProcedure is the fully-qualified name of the PortService's ListPorts RPC.
+	PortServiceListPortsProcedure = "/nefele.v1.PortService/ListPorts"
 )
 
 // ProcessServiceClient is a client for the nefele.v1.ProcessService service.
@@ -1627,4 +1631,78 @@ type UnimplementedBarrierServiceHandler struct{}
 
 func (UnimplementedBarrierServiceHandler) Wait(context.Context, *connect.Request[v1.BarrierServiceWaitRequest]) (*connect.Response[v1.BarrierServiceWaitResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.BarrierService.Wait is not implemented"))
+}
+
+// PortServiceClient is a client for the nefele.v1.PortService service.
+type PortServiceClient interface {
+	// ListPorts returns the live endpoints, of one service (a group, a name
+	// or a GPID) or of all, by service, port and GPID.
+	ListPorts(context.Context, *connect.Request[v1.ListPortsRequest]) (*connect.Response[v1.ListPortsResponse], error)
+}
+
+// NewPortServiceClient constructs a client for the nefele.v1.PortService service. By default, it
+// uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewPortServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) PortServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	portServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("PortService").Methods()
+	return &portServiceClient{
+		listPorts: connect.NewClient[v1.ListPortsRequest, v1.ListPortsResponse](
+			httpClient,
+			baseURL+PortServiceListPortsProcedure,
+			connect.WithSchema(portServiceMethods.ByName("ListPorts")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// portServiceClient implements PortServiceClient.
+type portServiceClient struct {
+	listPorts *connect.Client[v1.ListPortsRequest, v1.ListPortsResponse]
+}
+
+// ListPorts calls nefele.v1.PortService.ListPorts.
+func (c *portServiceClient) ListPorts(ctx context.Context, req *connect.Request[v1.ListPortsRequest]) (*connect.Response[v1.ListPortsResponse], error) {
+	return c.listPorts.CallUnary(ctx, req)
+}
+
+// PortServiceHandler is an implementation of the nefele.v1.PortService service.
+type PortServiceHandler interface {
+	// ListPorts returns the live endpoints, of one service (a group, a name
+	// or a GPID) or of all, by service, port and GPID.
+	ListPorts(context.Context, *connect.Request[v1.ListPortsRequest]) (*connect.Response[v1.ListPortsResponse], error)
+}
+
+// NewPortServiceHandler builds an HTTP handler from the service implementation. It returns the path
+// on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewPortServiceHandler(svc PortServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	portServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("PortService").Methods()
+	portServiceListPortsHandler := connect.NewUnaryHandler(
+		PortServiceListPortsProcedure,
+		svc.ListPorts,
+		connect.WithSchema(portServiceMethods.ByName("ListPorts")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/nefele.v1.PortService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case PortServiceListPortsProcedure:
+			portServiceListPortsHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedPortServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedPortServiceHandler struct{}
+
+func (UnimplementedPortServiceHandler) ListPorts(context.Context, *connect.Request[v1.ListPortsRequest]) (*connect.Response[v1.ListPortsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.PortService.ListPorts is not implemented"))
 }
