@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -54,6 +55,11 @@ type Client struct {
 	barrier nefelev1connect.BarrierServiceClient
 	ports   nefelev1connect.PortServiceClient
 	sess    session // what a client that is no process holds its locks on
+
+	dialMu     sync.Mutex // guards dialCache
+	dialCache  map[string]*endpoints
+	dialCtx    context.Context // ends with Close: the watches of Dial
+	dialCancel context.CancelFunc
 }
 
 // The environment the agent gives each process it runs.
@@ -156,6 +162,7 @@ func Dial(addr string, dopts ...DialOption) (*Client, error) {
 	}
 	hc := &http.Client{Transport: transport}
 	c := &Client{addr: addr, http: hc}
+	c.dialCtx, c.dialCancel = context.WithCancel(context.Background())
 	opts := connect.WithClientOptions(connect.WithGRPC(), connect.WithInterceptors(authInterceptor{c}))
 	c.procs = nefelev1connect.NewProcessServiceClient(hc, base, opts)
 	c.cluster = nefelev1connect.NewClusterServiceClient(hc, base, opts)
@@ -187,6 +194,7 @@ func (c *Client) Addr() string { return c.addr }
 // Close releases what the client holds on its session (locks, when it is
 // no managed process) and its idle connections.
 func (c *Client) Close() error {
+	c.dialCancel()
 	c.closeSession()
 	c.http.CloseIdleConnections()
 	return nil

@@ -85,6 +85,14 @@ func (a *Agent) accepting(gpid model.GPID, addr string) bool {
 	return false
 }
 
+// WatchPorts implements apiserver.Backend.
+func (a *Agent) WatchPorts(ctx context.Context, service string, fn func([]model.Endpoint) error) error {
+	if model.ValidateName(service) != nil && !model.IsGPID(service) {
+		return model.Invalid(service, fmt.Sprintf("invalid service %q: give a group, a name or a GPID", service))
+	}
+	return a.store.WatchEndpoints(ctx, service, fn)
+}
+
 // Ports implements apiserver.Backend.
 func (a *Agent) Ports(ctx context.Context, service string) ([]model.Endpoint, error) {
 	if service != "" && model.ValidateName(service) != nil && !model.IsGPID(service) {

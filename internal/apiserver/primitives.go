@@ -43,6 +43,7 @@ type PrimitivesBackend interface {
 	Unlink(ctx context.Context, caller *model.Process, target model.GPID) error
 	LinkExits(ctx context.Context, caller *model.Process, fn func(model.Process) error) error
 	Ports(ctx context.Context, service string) ([]model.Endpoint, error)
+	WatchPorts(ctx context.Context, service string, fn func([]model.Endpoint) error) error
 }
 
 // CampaignResult is the outcome of a Campaign.
@@ -366,11 +367,26 @@ func (s portServer) ListPorts(ctx context.Context, req *connect.Request[nefelev1
 	if err != nil {
 		return nil, toWire(err)
 	}
+	return connect.NewResponse(&nefelev1.ListPortsResponse{Endpoints: endpointsToWire(eps)}), nil
+}
+
+func endpointsToWire(eps []model.Endpoint) []*nefelev1.Endpoint {
 	out := make([]*nefelev1.Endpoint, len(eps))
 	for i, e := range eps {
 		out[i] = &nefelev1.Endpoint{Service: e.Service, Port: e.Port, Gpid: string(e.GPID), Node: e.Node, Address: e.Address}
 	}
-	return connect.NewResponse(&nefelev1.ListPortsResponse{Endpoints: out}), nil
+	return out
+}
+
+// WatchPorts implements PortService.WatchPorts.
+func (s portServer) WatchPorts(ctx context.Context, req *connect.Request[nefelev1.WatchPortsRequest], stream *connect.ServerStream[nefelev1.WatchPortsResponse]) error {
+	err := s.b.WatchPorts(ctx, req.Msg.Service, func(eps []model.Endpoint) error {
+		return stream.Send(&nefelev1.WatchPortsResponse{Endpoints: endpointsToWire(eps)})
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return toWire(err)
 }
 
 // Link implements ProcessService.Link.

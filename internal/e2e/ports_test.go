@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"errors"
+	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,7 +31,7 @@ s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(os.environ["NEFELE_PORT_ECHO"]))); s.listen()
 print("listening", flush=True)
 while True:
-    conn, _ = s.accept(); conn.sendall(b"hi\n"); conn.close()
+    conn, _ = s.accept(); conn.sendall(os.environ["NEFELE_GPID"].encode() + b"\n"); conn.close()
 `
 	procs := spawn(t, c, nefele.SpawnOptions{Name: "echo", Replicas: 2},
 		&nefele.Spec{Command: []string{"python3", "-c", listen}, Ports: []string{"echo"}})
@@ -44,12 +48,43 @@ while True:
 		if err != nil {
 			t.Fatalf("dial %s of %s: %v", e.Address, e.Gpid, err)
 		}
-		buf := make([]byte, 3)
-		conn.Read(buf)
-		conn.Close()
-		if string(buf) != "hi\n" || e.Service != "echo" || e.Port != "echo" {
-			t.Fatalf("endpoint %+v answered %q", e, buf)
+		got := readAll(conn)
+		if got != e.Gpid+"\n" || e.Service != "echo" || e.Port != "echo" {
+			t.Fatalf("endpoint %+v answered %q", e, got)
 		}
+	}
+	// Dial balances across the replicas.
+	seen := map[string]int{}
+	for range 6 {
+		conn, err := c.Dial(ctx, "echo/echo")
+		if err != nil {
+			t.Fatalf("dial echo/echo: %v", err)
+		}
+		seen[readAll(conn)]++
+	}
+	if len(seen) != 2 {
+		t.Fatalf("6 dials of echo/echo reached %v, want both replicas", seen)
+	}
+	if _, err := c.Dial(ctx, "echo/nope"); !errors.Is(err, nefele.ErrNoEndpoint) {
+		t.Fatalf("dial of an unknown port: %v, want ErrNoEndpoint", err)
+	}
+	// nefele forward: a local port reaches the service.
+	fwd := exec.Command(testcluster.Binary(t), "forward", "echo/echo", "0")
+	fwd.Env = append(os.Environ(), nefele.EnvAddr+"="+a.Addr)
+	var fout testcluster.SyncBuffer
+	fwd.Stdout = &fout
+	if err := fwd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { fwd.Process.Signal(syscall.SIGINT); fwd.Wait() }()
+	eventually(t, "forward listens", func() bool { return strings.Contains(fout.String(), "forwarding ") })
+	local := strings.Fields(fout.String())[1]
+	conn, err := net.Dial("tcp", local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(conn); !strings.HasPrefix(got, "p") {
+		t.Fatalf("through nefele forward %s: %q", local, got)
 	}
 	r := a.CLI(nil, "ports")
 	if !strings.Contains(r.Stdout, "echo") || strings.Count(r.Stdout, "127.0.0.1:") != 2 {
@@ -61,6 +96,15 @@ while True:
 		eps, _ = c.Ports(ctx, "echo")
 		return len(eps) == 1 && eps[0].Gpid == procs[1].Gpid
 	})
+	for range 4 {
+		conn, err := c.Dial(ctx, "echo/echo")
+		if err != nil {
+			t.Fatalf("dial with one replica dead: %v", err)
+		}
+		if got := readAll(conn); got != procs[1].Gpid+"\n" {
+			t.Fatalf("dial with %s dead reached %q", procs[0].Gpid, got)
+		}
+	}
 	eventually(t, "the restarted replica publishes its port again", func() bool {
 		eps, _ = c.Ports(ctx, "echo")
 		return len(eps) == 2
@@ -68,4 +112,12 @@ while True:
 	if r := a.CLI(nil, "run", "--port", "Bad", "--", "true"); r.Code != 1 || !strings.Contains(r.Stderr, `invalid port name "Bad"`) {
 		t.Fatalf("run --port Bad: code %d, err %q", r.Code, r.Stderr)
 	}
+}
+
+// readAll reads conn to its end and closes it.
+func readAll(conn net.Conn) string {
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, _ := io.ReadAll(conn)
+	return string(b)
 }

@@ -45,3 +45,16 @@ func (s *Store) Endpoints(ctx context.Context, service string) ([]model.Endpoint
 	}
 	return out, nil
 }
+
+// WatchEndpoints calls fn with the live endpoints of service now, then
+// again at every change, until ctx ends or fn fails.
+func (s *Store) WatchEndpoints(ctx context.Context, service string, fn func([]model.Endpoint) error) error {
+	prefix := s.portPrefix() + service + "/"
+	return s.Until(ctx, prefix, func() (bool, error) {
+		eps, err := s.Endpoints(ctx, service)
+		if err != nil {
+			return false, err
+		}
+		return false, fn(eps)
+	})
+}

@@ -5510,6 +5510,94 @@ func (x *BarrierServiceWaitResponse) GetArrived() int32 {
 	return 0
 }
 
+type WatchPortsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchPortsRequest) Reset() {
+	*x = WatchPortsRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchPortsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchPortsRequest) ProtoMessage() {}
+
+func (x *WatchPortsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchPortsRequest.ProtoReflect.Descriptor instead.
+func (*WatchPortsRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *WatchPortsRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+type WatchPortsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoints     []*Endpoint            `protobuf:"bytes,1,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchPortsResponse) Reset() {
+	*x = WatchPortsResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchPortsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchPortsResponse) ProtoMessage() {}
+
+func (x *WatchPortsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchPortsResponse.ProtoReflect.Descriptor instead.
+func (*WatchPortsResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *WatchPortsResponse) GetEndpoints() []*Endpoint {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
 type ListPortsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
@@ -5519,7 +5607,7 @@ type ListPortsRequest struct {
 
 func (x *ListPortsRequest) Reset() {
 	*x = ListPortsRequest{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[92]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5531,7 +5619,7 @@ func (x *ListPortsRequest) String() string {
 func (*ListPortsRequest) ProtoMessage() {}
 
 func (x *ListPortsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[92]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5544,7 +5632,7 @@ func (x *ListPortsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPortsRequest.ProtoReflect.Descriptor instead.
 func (*ListPortsRequest) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{92}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ListPortsRequest) GetService() string {
@@ -5570,7 +5658,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[93]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5582,7 +5670,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[93]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5595,7 +5683,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{93}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *Endpoint) GetService() string {
@@ -5642,7 +5730,7 @@ type ListPortsResponse struct {
 
 func (x *ListPortsResponse) Reset() {
 	*x = ListPortsResponse{}
-	mi := &file_nefele_v1_nefele_proto_msgTypes[94]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5654,7 +5742,7 @@ func (x *ListPortsResponse) String() string {
 func (*ListPortsResponse) ProtoMessage() {}
 
 func (x *ListPortsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nefele_v1_nefele_proto_msgTypes[94]
+	mi := &file_nefele_v1_nefele_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5667,7 +5755,7 @@ func (x *ListPortsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPortsResponse.ProtoReflect.Descriptor instead.
 func (*ListPortsResponse) Descriptor() ([]byte, []int) {
-	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{94}
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *ListPortsResponse) GetEndpoints() []*Endpoint {
@@ -6004,7 +6092,11 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\asession\x18\x03 \x01(\x03R\asession\x12\x14\n" +
 	"\x05nonce\x18\x04 \x01(\tR\x05nonce\"6\n" +
 	"\x1aBarrierServiceWaitResponse\x12\x18\n" +
-	"\aarrived\x18\x01 \x01(\x05R\aarrived\",\n" +
+	"\aarrived\x18\x01 \x01(\x05R\aarrived\"-\n" +
+	"\x11WatchPortsRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\"G\n" +
+	"\x12WatchPortsResponse\x121\n" +
+	"\tendpoints\x18\x01 \x03(\v2\x13.nefele.v1.EndpointR\tendpoints\",\n" +
 	"\x10ListPortsRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\"z\n" +
 	"\bEndpoint\x12\x18\n" +
@@ -6103,9 +6195,11 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x06Leader\x12\x18.nefele.v1.LeaderRequest\x1a\x19.nefele.v1.LeaderResponse\x12B\n" +
 	"\aObserve\x12\x19.nefele.v1.ObserveRequest\x1a\x1a.nefele.v1.ObserveResponse0\x012e\n" +
 	"\x0eBarrierService\x12S\n" +
-	"\x04Wait\x12$.nefele.v1.BarrierServiceWaitRequest\x1a%.nefele.v1.BarrierServiceWaitResponse2U\n" +
+	"\x04Wait\x12$.nefele.v1.BarrierServiceWaitRequest\x1a%.nefele.v1.BarrierServiceWaitResponse2\xa2\x01\n" +
 	"\vPortService\x12F\n" +
-	"\tListPorts\x12\x1b.nefele.v1.ListPortsRequest\x1a\x1c.nefele.v1.ListPortsResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
+	"\tListPorts\x12\x1b.nefele.v1.ListPortsRequest\x1a\x1c.nefele.v1.ListPortsResponse\x12K\n" +
+	"\n" +
+	"WatchPorts\x12\x1c.nefele.v1.WatchPortsRequest\x1a\x1d.nefele.v1.WatchPortsResponse0\x01B1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
 
 var (
 	file_nefele_v1_nefele_proto_rawDescOnce sync.Once
@@ -6120,7 +6214,7 @@ func file_nefele_v1_nefele_proto_rawDescGZIP() []byte {
 }
 
 var file_nefele_v1_nefele_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 96)
+var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
 var file_nefele_v1_nefele_proto_goTypes = []any{
 	(Reason)(0),                             // 0: nefele.v1.Reason
 	(RestartPolicy)(0),                      // 1: nefele.v1.RestartPolicy
@@ -6218,139 +6312,144 @@ var file_nefele_v1_nefele_proto_goTypes = []any{
 	(*ObserveResponse)(nil),                 // 93: nefele.v1.ObserveResponse
 	(*BarrierServiceWaitRequest)(nil),       // 94: nefele.v1.BarrierServiceWaitRequest
 	(*BarrierServiceWaitResponse)(nil),      // 95: nefele.v1.BarrierServiceWaitResponse
-	(*ListPortsRequest)(nil),                // 96: nefele.v1.ListPortsRequest
-	(*Endpoint)(nil),                        // 97: nefele.v1.Endpoint
-	(*ListPortsResponse)(nil),               // 98: nefele.v1.ListPortsResponse
-	nil,                                     // 99: nefele.v1.Node.LabelsEntry
+	(*WatchPortsRequest)(nil),               // 96: nefele.v1.WatchPortsRequest
+	(*WatchPortsResponse)(nil),              // 97: nefele.v1.WatchPortsResponse
+	(*ListPortsRequest)(nil),                // 98: nefele.v1.ListPortsRequest
+	(*Endpoint)(nil),                        // 99: nefele.v1.Endpoint
+	(*ListPortsResponse)(nil),               // 100: nefele.v1.ListPortsResponse
+	nil,                                     // 101: nefele.v1.Node.LabelsEntry
 }
 var file_nefele_v1_nefele_proto_depIdxs = []int32{
-	20, // 0: nefele.v1.LinkExitsResponse.process:type_name -> nefele.v1.Process
-	20, // 1: nefele.v1.ScaleResponse.processes:type_name -> nefele.v1.Process
-	20, // 2: nefele.v1.DrainResponse.remaining:type_name -> nefele.v1.Process
-	0,  // 3: nefele.v1.ErrorDetail.reason:type_name -> nefele.v1.Reason
-	1,  // 4: nefele.v1.Spec.restart:type_name -> nefele.v1.RestartPolicy
-	2,  // 5: nefele.v1.Process.state:type_name -> nefele.v1.State
-	19, // 6: nefele.v1.Process.spec:type_name -> nefele.v1.Spec
-	0,  // 7: nefele.v1.Process.failure:type_name -> nefele.v1.Reason
-	19, // 8: nefele.v1.SpawnRequest.spec:type_name -> nefele.v1.Spec
-	20, // 9: nefele.v1.SpawnResponse.processes:type_name -> nefele.v1.Process
-	20, // 10: nefele.v1.ListResponse.processes:type_name -> nefele.v1.Process
-	20, // 11: nefele.v1.GetResponse.processes:type_name -> nefele.v1.Process
-	20, // 12: nefele.v1.SignalResponse.processes:type_name -> nefele.v1.Process
-	20, // 13: nefele.v1.StopResponse.processes:type_name -> nefele.v1.Process
-	20, // 14: nefele.v1.RestartResponse.processes:type_name -> nefele.v1.Process
-	20, // 15: nefele.v1.WaitResponse.processes:type_name -> nefele.v1.Process
-	3,  // 16: nefele.v1.LogsRequest.stream:type_name -> nefele.v1.LogStream
-	3,  // 17: nefele.v1.LogsResponse.stream:type_name -> nefele.v1.LogStream
-	19, // 18: nefele.v1.ExecStart.spec:type_name -> nefele.v1.Spec
-	37, // 19: nefele.v1.ExecRequest.start:type_name -> nefele.v1.ExecStart
-	38, // 20: nefele.v1.ExecRequest.resize:type_name -> nefele.v1.ExecResize
-	20, // 21: nefele.v1.ExecResponse.started:type_name -> nefele.v1.Process
-	40, // 22: nefele.v1.ExecResponse.exit:type_name -> nefele.v1.ExecExit
-	2,  // 23: nefele.v1.Event.from:type_name -> nefele.v1.State
-	2,  // 24: nefele.v1.Event.to:type_name -> nefele.v1.State
-	43, // 25: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
-	99, // 26: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
-	46, // 27: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
-	50, // 28: nefele.v1.KVServiceGetResponse.kv:type_name -> nefele.v1.KeyValue
-	50, // 29: nefele.v1.KVServiceCompareAndSwapResponse.current:type_name -> nefele.v1.KeyValue
-	50, // 30: nefele.v1.KVServiceListResponse.kvs:type_name -> nefele.v1.KeyValue
-	50, // 31: nefele.v1.KVEvent.kv:type_name -> nefele.v1.KeyValue
-	62, // 32: nefele.v1.KVServiceWatchResponse.events:type_name -> nefele.v1.KVEvent
-	64, // 33: nefele.v1.RegisterResponse.name:type_name -> nefele.v1.RegisteredName
-	64, // 34: nefele.v1.LookupResponse.name:type_name -> nefele.v1.RegisteredName
-	64, // 35: nefele.v1.ListNamesResponse.names:type_name -> nefele.v1.RegisteredName
-	64, // 36: nefele.v1.WatchNameResponse.name:type_name -> nefele.v1.RegisteredName
-	90, // 37: nefele.v1.LeaderResponse.leader:type_name -> nefele.v1.ElectionLeader
-	90, // 38: nefele.v1.ObserveResponse.leader:type_name -> nefele.v1.ElectionLeader
-	97, // 39: nefele.v1.ListPortsResponse.endpoints:type_name -> nefele.v1.Endpoint
-	21, // 40: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
-	23, // 41: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
-	25, // 42: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
-	27, // 43: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
-	29, // 44: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
-	31, // 45: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
-	33, // 46: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
-	35, // 47: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
-	39, // 48: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
-	42, // 49: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
-	10, // 50: nefele.v1.ProcessService.Scale:input_type -> nefele.v1.ScaleRequest
-	4,  // 51: nefele.v1.ProcessService.Link:input_type -> nefele.v1.LinkRequest
-	6,  // 52: nefele.v1.ProcessService.Unlink:input_type -> nefele.v1.UnlinkRequest
-	8,  // 53: nefele.v1.ProcessService.LinkExits:input_type -> nefele.v1.LinkExitsRequest
-	45, // 54: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
-	48, // 55: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
-	16, // 56: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
-	12, // 57: nefele.v1.ClusterService.Drain:input_type -> nefele.v1.DrainRequest
-	14, // 58: nefele.v1.ClusterService.Undrain:input_type -> nefele.v1.UndrainRequest
-	51, // 59: nefele.v1.KVService.Get:input_type -> nefele.v1.KVServiceGetRequest
-	53, // 60: nefele.v1.KVService.Put:input_type -> nefele.v1.KVServicePutRequest
-	55, // 61: nefele.v1.KVService.Delete:input_type -> nefele.v1.KVServiceDeleteRequest
-	57, // 62: nefele.v1.KVService.CompareAndSwap:input_type -> nefele.v1.KVServiceCompareAndSwapRequest
-	59, // 63: nefele.v1.KVService.List:input_type -> nefele.v1.KVServiceListRequest
-	61, // 64: nefele.v1.KVService.Watch:input_type -> nefele.v1.KVServiceWatchRequest
-	65, // 65: nefele.v1.NameService.Register:input_type -> nefele.v1.RegisterRequest
-	67, // 66: nefele.v1.NameService.Unregister:input_type -> nefele.v1.UnregisterRequest
-	69, // 67: nefele.v1.NameService.Lookup:input_type -> nefele.v1.LookupRequest
-	71, // 68: nefele.v1.NameService.ListNames:input_type -> nefele.v1.ListNamesRequest
-	73, // 69: nefele.v1.NameService.WatchName:input_type -> nefele.v1.WatchNameRequest
-	79, // 70: nefele.v1.LockService.Lock:input_type -> nefele.v1.LockRequest
-	81, // 71: nefele.v1.LockService.Unlock:input_type -> nefele.v1.UnlockRequest
-	75, // 72: nefele.v1.LockService.OpenSession:input_type -> nefele.v1.OpenSessionRequest
-	83, // 73: nefele.v1.LockService.KeepAlive:input_type -> nefele.v1.KeepAliveRequest
-	77, // 74: nefele.v1.LockService.CloseSession:input_type -> nefele.v1.CloseSessionRequest
-	85, // 75: nefele.v1.ElectionService.Campaign:input_type -> nefele.v1.CampaignRequest
-	87, // 76: nefele.v1.ElectionService.Resign:input_type -> nefele.v1.ResignRequest
-	89, // 77: nefele.v1.ElectionService.Leader:input_type -> nefele.v1.LeaderRequest
-	92, // 78: nefele.v1.ElectionService.Observe:input_type -> nefele.v1.ObserveRequest
-	94, // 79: nefele.v1.BarrierService.Wait:input_type -> nefele.v1.BarrierServiceWaitRequest
-	96, // 80: nefele.v1.PortService.ListPorts:input_type -> nefele.v1.ListPortsRequest
-	22, // 81: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
-	24, // 82: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
-	26, // 83: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
-	28, // 84: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
-	30, // 85: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
-	32, // 86: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
-	34, // 87: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
-	36, // 88: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
-	41, // 89: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
-	44, // 90: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
-	11, // 91: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
-	5,  // 92: nefele.v1.ProcessService.Link:output_type -> nefele.v1.LinkResponse
-	7,  // 93: nefele.v1.ProcessService.Unlink:output_type -> nefele.v1.UnlinkResponse
-	9,  // 94: nefele.v1.ProcessService.LinkExits:output_type -> nefele.v1.LinkExitsResponse
-	47, // 95: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
-	49, // 96: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
-	17, // 97: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
-	13, // 98: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
-	15, // 99: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
-	52, // 100: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
-	54, // 101: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
-	56, // 102: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
-	58, // 103: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
-	60, // 104: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
-	63, // 105: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
-	66, // 106: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
-	68, // 107: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
-	70, // 108: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
-	72, // 109: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
-	74, // 110: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
-	80, // 111: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
-	82, // 112: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
-	76, // 113: nefele.v1.LockService.OpenSession:output_type -> nefele.v1.OpenSessionResponse
-	84, // 114: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
-	78, // 115: nefele.v1.LockService.CloseSession:output_type -> nefele.v1.CloseSessionResponse
-	86, // 116: nefele.v1.ElectionService.Campaign:output_type -> nefele.v1.CampaignResponse
-	88, // 117: nefele.v1.ElectionService.Resign:output_type -> nefele.v1.ResignResponse
-	91, // 118: nefele.v1.ElectionService.Leader:output_type -> nefele.v1.LeaderResponse
-	93, // 119: nefele.v1.ElectionService.Observe:output_type -> nefele.v1.ObserveResponse
-	95, // 120: nefele.v1.BarrierService.Wait:output_type -> nefele.v1.BarrierServiceWaitResponse
-	98, // 121: nefele.v1.PortService.ListPorts:output_type -> nefele.v1.ListPortsResponse
-	81, // [81:122] is the sub-list for method output_type
-	40, // [40:81] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	20,  // 0: nefele.v1.LinkExitsResponse.process:type_name -> nefele.v1.Process
+	20,  // 1: nefele.v1.ScaleResponse.processes:type_name -> nefele.v1.Process
+	20,  // 2: nefele.v1.DrainResponse.remaining:type_name -> nefele.v1.Process
+	0,   // 3: nefele.v1.ErrorDetail.reason:type_name -> nefele.v1.Reason
+	1,   // 4: nefele.v1.Spec.restart:type_name -> nefele.v1.RestartPolicy
+	2,   // 5: nefele.v1.Process.state:type_name -> nefele.v1.State
+	19,  // 6: nefele.v1.Process.spec:type_name -> nefele.v1.Spec
+	0,   // 7: nefele.v1.Process.failure:type_name -> nefele.v1.Reason
+	19,  // 8: nefele.v1.SpawnRequest.spec:type_name -> nefele.v1.Spec
+	20,  // 9: nefele.v1.SpawnResponse.processes:type_name -> nefele.v1.Process
+	20,  // 10: nefele.v1.ListResponse.processes:type_name -> nefele.v1.Process
+	20,  // 11: nefele.v1.GetResponse.processes:type_name -> nefele.v1.Process
+	20,  // 12: nefele.v1.SignalResponse.processes:type_name -> nefele.v1.Process
+	20,  // 13: nefele.v1.StopResponse.processes:type_name -> nefele.v1.Process
+	20,  // 14: nefele.v1.RestartResponse.processes:type_name -> nefele.v1.Process
+	20,  // 15: nefele.v1.WaitResponse.processes:type_name -> nefele.v1.Process
+	3,   // 16: nefele.v1.LogsRequest.stream:type_name -> nefele.v1.LogStream
+	3,   // 17: nefele.v1.LogsResponse.stream:type_name -> nefele.v1.LogStream
+	19,  // 18: nefele.v1.ExecStart.spec:type_name -> nefele.v1.Spec
+	37,  // 19: nefele.v1.ExecRequest.start:type_name -> nefele.v1.ExecStart
+	38,  // 20: nefele.v1.ExecRequest.resize:type_name -> nefele.v1.ExecResize
+	20,  // 21: nefele.v1.ExecResponse.started:type_name -> nefele.v1.Process
+	40,  // 22: nefele.v1.ExecResponse.exit:type_name -> nefele.v1.ExecExit
+	2,   // 23: nefele.v1.Event.from:type_name -> nefele.v1.State
+	2,   // 24: nefele.v1.Event.to:type_name -> nefele.v1.State
+	43,  // 25: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
+	101, // 26: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
+	46,  // 27: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
+	50,  // 28: nefele.v1.KVServiceGetResponse.kv:type_name -> nefele.v1.KeyValue
+	50,  // 29: nefele.v1.KVServiceCompareAndSwapResponse.current:type_name -> nefele.v1.KeyValue
+	50,  // 30: nefele.v1.KVServiceListResponse.kvs:type_name -> nefele.v1.KeyValue
+	50,  // 31: nefele.v1.KVEvent.kv:type_name -> nefele.v1.KeyValue
+	62,  // 32: nefele.v1.KVServiceWatchResponse.events:type_name -> nefele.v1.KVEvent
+	64,  // 33: nefele.v1.RegisterResponse.name:type_name -> nefele.v1.RegisteredName
+	64,  // 34: nefele.v1.LookupResponse.name:type_name -> nefele.v1.RegisteredName
+	64,  // 35: nefele.v1.ListNamesResponse.names:type_name -> nefele.v1.RegisteredName
+	64,  // 36: nefele.v1.WatchNameResponse.name:type_name -> nefele.v1.RegisteredName
+	90,  // 37: nefele.v1.LeaderResponse.leader:type_name -> nefele.v1.ElectionLeader
+	90,  // 38: nefele.v1.ObserveResponse.leader:type_name -> nefele.v1.ElectionLeader
+	99,  // 39: nefele.v1.WatchPortsResponse.endpoints:type_name -> nefele.v1.Endpoint
+	99,  // 40: nefele.v1.ListPortsResponse.endpoints:type_name -> nefele.v1.Endpoint
+	21,  // 41: nefele.v1.ProcessService.Spawn:input_type -> nefele.v1.SpawnRequest
+	23,  // 42: nefele.v1.ProcessService.List:input_type -> nefele.v1.ListRequest
+	25,  // 43: nefele.v1.ProcessService.Get:input_type -> nefele.v1.GetRequest
+	27,  // 44: nefele.v1.ProcessService.Signal:input_type -> nefele.v1.SignalRequest
+	29,  // 45: nefele.v1.ProcessService.Stop:input_type -> nefele.v1.StopRequest
+	31,  // 46: nefele.v1.ProcessService.Restart:input_type -> nefele.v1.RestartRequest
+	33,  // 47: nefele.v1.ProcessService.Wait:input_type -> nefele.v1.WaitRequest
+	35,  // 48: nefele.v1.ProcessService.Logs:input_type -> nefele.v1.LogsRequest
+	39,  // 49: nefele.v1.ProcessService.Exec:input_type -> nefele.v1.ExecRequest
+	42,  // 50: nefele.v1.ProcessService.Events:input_type -> nefele.v1.EventsRequest
+	10,  // 51: nefele.v1.ProcessService.Scale:input_type -> nefele.v1.ScaleRequest
+	4,   // 52: nefele.v1.ProcessService.Link:input_type -> nefele.v1.LinkRequest
+	6,   // 53: nefele.v1.ProcessService.Unlink:input_type -> nefele.v1.UnlinkRequest
+	8,   // 54: nefele.v1.ProcessService.LinkExits:input_type -> nefele.v1.LinkExitsRequest
+	45,  // 55: nefele.v1.ClusterService.ListNodes:input_type -> nefele.v1.ListNodesRequest
+	48,  // 56: nefele.v1.ClusterService.Version:input_type -> nefele.v1.VersionRequest
+	16,  // 57: nefele.v1.ClusterService.Join:input_type -> nefele.v1.JoinRequest
+	12,  // 58: nefele.v1.ClusterService.Drain:input_type -> nefele.v1.DrainRequest
+	14,  // 59: nefele.v1.ClusterService.Undrain:input_type -> nefele.v1.UndrainRequest
+	51,  // 60: nefele.v1.KVService.Get:input_type -> nefele.v1.KVServiceGetRequest
+	53,  // 61: nefele.v1.KVService.Put:input_type -> nefele.v1.KVServicePutRequest
+	55,  // 62: nefele.v1.KVService.Delete:input_type -> nefele.v1.KVServiceDeleteRequest
+	57,  // 63: nefele.v1.KVService.CompareAndSwap:input_type -> nefele.v1.KVServiceCompareAndSwapRequest
+	59,  // 64: nefele.v1.KVService.List:input_type -> nefele.v1.KVServiceListRequest
+	61,  // 65: nefele.v1.KVService.Watch:input_type -> nefele.v1.KVServiceWatchRequest
+	65,  // 66: nefele.v1.NameService.Register:input_type -> nefele.v1.RegisterRequest
+	67,  // 67: nefele.v1.NameService.Unregister:input_type -> nefele.v1.UnregisterRequest
+	69,  // 68: nefele.v1.NameService.Lookup:input_type -> nefele.v1.LookupRequest
+	71,  // 69: nefele.v1.NameService.ListNames:input_type -> nefele.v1.ListNamesRequest
+	73,  // 70: nefele.v1.NameService.WatchName:input_type -> nefele.v1.WatchNameRequest
+	79,  // 71: nefele.v1.LockService.Lock:input_type -> nefele.v1.LockRequest
+	81,  // 72: nefele.v1.LockService.Unlock:input_type -> nefele.v1.UnlockRequest
+	75,  // 73: nefele.v1.LockService.OpenSession:input_type -> nefele.v1.OpenSessionRequest
+	83,  // 74: nefele.v1.LockService.KeepAlive:input_type -> nefele.v1.KeepAliveRequest
+	77,  // 75: nefele.v1.LockService.CloseSession:input_type -> nefele.v1.CloseSessionRequest
+	85,  // 76: nefele.v1.ElectionService.Campaign:input_type -> nefele.v1.CampaignRequest
+	87,  // 77: nefele.v1.ElectionService.Resign:input_type -> nefele.v1.ResignRequest
+	89,  // 78: nefele.v1.ElectionService.Leader:input_type -> nefele.v1.LeaderRequest
+	92,  // 79: nefele.v1.ElectionService.Observe:input_type -> nefele.v1.ObserveRequest
+	94,  // 80: nefele.v1.BarrierService.Wait:input_type -> nefele.v1.BarrierServiceWaitRequest
+	98,  // 81: nefele.v1.PortService.ListPorts:input_type -> nefele.v1.ListPortsRequest
+	96,  // 82: nefele.v1.PortService.WatchPorts:input_type -> nefele.v1.WatchPortsRequest
+	22,  // 83: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
+	24,  // 84: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
+	26,  // 85: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
+	28,  // 86: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
+	30,  // 87: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
+	32,  // 88: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
+	34,  // 89: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
+	36,  // 90: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
+	41,  // 91: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
+	44,  // 92: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
+	11,  // 93: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
+	5,   // 94: nefele.v1.ProcessService.Link:output_type -> nefele.v1.LinkResponse
+	7,   // 95: nefele.v1.ProcessService.Unlink:output_type -> nefele.v1.UnlinkResponse
+	9,   // 96: nefele.v1.ProcessService.LinkExits:output_type -> nefele.v1.LinkExitsResponse
+	47,  // 97: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
+	49,  // 98: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
+	17,  // 99: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
+	13,  // 100: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
+	15,  // 101: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
+	52,  // 102: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
+	54,  // 103: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
+	56,  // 104: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
+	58,  // 105: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
+	60,  // 106: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
+	63,  // 107: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
+	66,  // 108: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
+	68,  // 109: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
+	70,  // 110: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
+	72,  // 111: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
+	74,  // 112: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
+	80,  // 113: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
+	82,  // 114: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
+	76,  // 115: nefele.v1.LockService.OpenSession:output_type -> nefele.v1.OpenSessionResponse
+	84,  // 116: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
+	78,  // 117: nefele.v1.LockService.CloseSession:output_type -> nefele.v1.CloseSessionResponse
+	86,  // 118: nefele.v1.ElectionService.Campaign:output_type -> nefele.v1.CampaignResponse
+	88,  // 119: nefele.v1.ElectionService.Resign:output_type -> nefele.v1.ResignResponse
+	91,  // 120: nefele.v1.ElectionService.Leader:output_type -> nefele.v1.LeaderResponse
+	93,  // 121: nefele.v1.ElectionService.Observe:output_type -> nefele.v1.ObserveResponse
+	95,  // 122: nefele.v1.BarrierService.Wait:output_type -> nefele.v1.BarrierServiceWaitResponse
+	100, // 123: nefele.v1.PortService.ListPorts:output_type -> nefele.v1.ListPortsResponse
+	97,  // 124: nefele.v1.PortService.WatchPorts:output_type -> nefele.v1.WatchPortsResponse
+	83,  // [83:125] is the sub-list for method output_type
+	41,  // [41:83] is the sub-list for method input_type
+	41,  // [41:41] is the sub-list for extension type_name
+	41,  // [41:41] is the sub-list for extension extendee
+	0,   // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_nefele_v1_nefele_proto_init() }
@@ -6378,7 +6477,7 @@ func file_nefele_v1_nefele_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nefele_v1_nefele_proto_rawDesc), len(file_nefele_v1_nefele_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   96,
+			NumMessages:   98,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

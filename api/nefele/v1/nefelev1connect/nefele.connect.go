@@ -137,6 +137,8 @@ const (
 	BarrierServiceWaitProcedure = "/nefele.v1.BarrierService/Wait"
 	// PortServiceListPortsProcedure is the fully-qualified name of the PortService's ListPorts RPC.
 	PortServiceListPortsProcedure = "/nefele.v1.PortService/ListPorts"
+	// PortServiceWatchPortsProcedure is the fully-qualified name of the PortService's WatchPorts RPC.
+	PortServiceWatchPortsProcedure = "/nefele.v1.PortService/WatchPorts"
 )
 
 // ProcessServiceClient is a client for the nefele.v1.ProcessService service.
@@ -1638,6 +1640,9 @@ type PortServiceClient interface {
 	// ListPorts returns the live endpoints, of one service (a group, a name
 	// or a GPID) or of all, by service, port and GPID.
 	ListPorts(context.Context, *connect.Request[v1.ListPortsRequest]) (*connect.Response[v1.ListPortsResponse], error)
+	// WatchPorts streams the live endpoints of a service: all of them now,
+	// then all of them again at every change.
+	WatchPorts(context.Context, *connect.Request[v1.WatchPortsRequest]) (*connect.ServerStreamForClient[v1.WatchPortsResponse], error)
 }
 
 // NewPortServiceClient constructs a client for the nefele.v1.PortService service. By default, it
@@ -1657,12 +1662,19 @@ func NewPortServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(portServiceMethods.ByName("ListPorts")),
 			connect.WithClientOptions(opts...),
 		),
+		watchPorts: connect.NewClient[v1.WatchPortsRequest, v1.WatchPortsResponse](
+			httpClient,
+			baseURL+PortServiceWatchPortsProcedure,
+			connect.WithSchema(portServiceMethods.ByName("WatchPorts")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // portServiceClient implements PortServiceClient.
 type portServiceClient struct {
-	listPorts *connect.Client[v1.ListPortsRequest, v1.ListPortsResponse]
+	listPorts  *connect.Client[v1.ListPortsRequest, v1.ListPortsResponse]
+	watchPorts *connect.Client[v1.WatchPortsRequest, v1.WatchPortsResponse]
 }
 
 // ListPorts calls nefele.v1.PortService.ListPorts.
@@ -1670,11 +1682,19 @@ func (c *portServiceClient) ListPorts(ctx context.Context, req *connect.Request[
 	return c.listPorts.CallUnary(ctx, req)
 }
 
+// WatchPorts calls nefele.v1.PortService.WatchPorts.
+func (c *portServiceClient) WatchPorts(ctx context.Context, req *connect.Request[v1.WatchPortsRequest]) (*connect.ServerStreamForClient[v1.WatchPortsResponse], error) {
+	return c.watchPorts.CallServerStream(ctx, req)
+}
+
 // PortServiceHandler is an implementation of the nefele.v1.PortService service.
 type PortServiceHandler interface {
 	// ListPorts returns the live endpoints, of one service (a group, a name
 	// or a GPID) or of all, by service, port and GPID.
 	ListPorts(context.Context, *connect.Request[v1.ListPortsRequest]) (*connect.Response[v1.ListPortsResponse], error)
+	// WatchPorts streams the live endpoints of a service: all of them now,
+	// then all of them again at every change.
+	WatchPorts(context.Context, *connect.Request[v1.WatchPortsRequest], *connect.ServerStream[v1.WatchPortsResponse]) error
 }
 
 // NewPortServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -1690,10 +1710,18 @@ func NewPortServiceHandler(svc PortServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(portServiceMethods.ByName("ListPorts")),
 		connect.WithHandlerOptions(opts...),
 	)
+	portServiceWatchPortsHandler := connect.NewServerStreamHandler(
+		PortServiceWatchPortsProcedure,
+		svc.WatchPorts,
+		connect.WithSchema(portServiceMethods.ByName("WatchPorts")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/nefele.v1.PortService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PortServiceListPortsProcedure:
 			portServiceListPortsHandler.ServeHTTP(w, r)
+		case PortServiceWatchPortsProcedure:
+			portServiceWatchPortsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1705,4 +1733,8 @@ type UnimplementedPortServiceHandler struct{}
 
 func (UnimplementedPortServiceHandler) ListPorts(context.Context, *connect.Request[v1.ListPortsRequest]) (*connect.Response[v1.ListPortsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.PortService.ListPorts is not implemented"))
+}
+
+func (UnimplementedPortServiceHandler) WatchPorts(context.Context, *connect.Request[v1.WatchPortsRequest], *connect.ServerStream[v1.WatchPortsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.PortService.WatchPorts is not implemented"))
 }
