@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,4 +129,21 @@ func (c *Client) watchEndpoints(service string, e *endpoints) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// Listen listens on the named port name that the calling process declared
+// (run --port NAME): the address its agent allocated, NEFELE_PORT_<NAME> on
+// the agent's host. The agent publishes it for Dial once it accepts.
+func (c *Client) Listen(ctx context.Context, name string) (net.Listener, error) {
+	env := "NEFELE_PORT_" + strings.ToUpper(name)
+	port := os.Getenv(env)
+	if port == "" {
+		return nil, fmt.Errorf("%w: listen %s: no %s in the environment (declare the port with run --port %s)", ErrInvalid, name, env, name)
+	}
+	host, _, err := net.SplitHostPort(os.Getenv(EnvAddr))
+	if err != nil {
+		host = "127.0.0.1"
+	}
+	var lc net.ListenConfig
+	return lc.Listen(ctx, "tcp", net.JoinHostPort(host, port))
 }

@@ -109,6 +109,22 @@ while True:
 		eps, _ = c.Ports(ctx, "echo")
 		return len(eps) == 2
 	})
+	// The SDK's Listen takes the allocated port.
+	spec := roleSpec("listen svc")
+	spec.Ports = []string{"svc"}
+	lis := spawn(t, c, nefele.SpawnOptions{Name: "lis"}, spec)[0]
+	waitLog(t, c, lis.Gpid, "listening at 127.0.0.1:")
+	eventually(t, "the Listen port is published", func() bool {
+		eps, _ := c.Ports(ctx, "lis")
+		return len(eps) == 1
+	})
+	conn, err = c.Dial(ctx, "lis/svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(conn); got != lis.Gpid+"\n" {
+		t.Fatalf("dial lis/svc: %q, want %s", got, lis.Gpid)
+	}
 	if r := a.CLI(nil, "run", "--port", "Bad", "--", "true"); r.Code != 1 || !strings.Contains(r.Stderr, `invalid port name "Bad"`) {
 		t.Fatalf("run --port Bad: code %d, err %q", r.Code, r.Stderr)
 	}

@@ -117,6 +117,21 @@ func runRole(role string) int {
 		}
 		fmt.Println("unlinked", args[1])
 		time.Sleep(time.Hour)
+	case "listen": // listen on port NAME, answer each connection with the GPID
+		l, err := c.Listen(ctx, args[1])
+		if err != nil {
+			fmt.Println("listen:", err)
+			return 1
+		}
+		fmt.Println("listening at", l.Addr())
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return 1
+			}
+			fmt.Fprintln(conn, c.SelfGPID())
+			conn.Close()
+		}
 	case "self": // print who the process is
 		p, err := c.Self(ctx)
 		if err != nil {
