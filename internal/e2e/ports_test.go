@@ -137,3 +137,39 @@ func readAll(conn net.Conn) string {
 	b, _ := io.ReadAll(conn)
 	return string(b)
 }
+
+// TestDialAfterReschedule: the one replica of a service dies with its node;
+// the reconciler starts it on another node, which publishes its port, and
+// Dial reaches it there.
+func TestDialAfterReschedule(t *testing.T) {
+	agents := testcluster.Start(t, 3)
+	c := agents[0].Client()
+	ctx := ctxT(t)
+	spec := roleSpec("listen svc")
+	spec.Ports = []string{"svc"}
+	spec.Node = "n3"
+	first := spawn(t, c, nefele.SpawnOptions{Name: "moving", Replicas: 1}, spec)[0]
+	eventually(t, "the service's port is published", func() bool {
+		eps, _ := c.Ports(ctx, "moving")
+		return len(eps) == 1
+	})
+	conn, err := c.Dial(ctx, "moving/svc")
+	if err != nil || readAll(conn) != first.Gpid+"\n" {
+		t.Fatalf("dial before the crash: %v", err)
+	}
+	agents[2].Kill()
+	killPid(int(first.Pid))
+	var got string
+	eventually(t, "Dial reaches the replacement on another node", func() bool {
+		conn, err := c.Dial(ctx, "moving/svc")
+		if err != nil {
+			return false
+		}
+		got = readAll(conn)
+		return got != "" && got != first.Gpid+"\n"
+	})
+	eps, _ := c.Ports(ctx, "moving")
+	if len(eps) != 1 || eps[0].Node == "n3" || eps[0].Gpid+"\n" != got {
+		t.Fatalf("endpoints after the reschedule: %v (dial reached %q)", eps, got)
+	}
+}
