@@ -508,25 +508,3 @@ func (s *Store) Nodes(ctx context.Context) ([]NodeRecord, error) {
 	}
 	return out, nil
 }
-
-// LiveOn returns the records of the processes that have not ended on the
-// nodes in nodes, with their mod revisions, in one read.
-func (s *Store) LiveOn(ctx context.Context, nodes map[string]bool) ([]model.Process, []int64, error) {
-	res, err := s.get(ctx, s.procPrefix(), clientv3.WithPrefix())
-	if err != nil {
-		return nil, nil, fmt.Errorf("list processes: %w", err)
-	}
-	var procs []model.Process
-	var revs []int64
-	for _, kv := range res.Kvs {
-		var p model.Process
-		if err := json.Unmarshal(kv.Value, &p); err != nil {
-			return nil, nil, fmt.Errorf("decode %s: %w", kv.Key, err)
-		}
-		if nodes[p.Node] && !p.State.Ended() {
-			procs = append(procs, p)
-			revs = append(revs, kv.ModRevision)
-		}
-	}
-	return procs, revs, nil
-}
