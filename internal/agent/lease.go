@@ -184,13 +184,25 @@ func (a *Agent) rejoin(ctx context.Context) error {
 // fenced.
 func (a *Agent) reclaim(ctx context.Context, p, rec model.Process, getErr error) error {
 	switch {
-	case getErr == nil && rec.Node == a.node.Name && rec.State == model.StateLost && rec.ReplacedBy == "":
-		p.Reason = "its node came back"
-		return a.store.Put(ctx, model.StateLost, p)
+	case a.lostHere(rec, getErr):
+		return a.takeBack(ctx, p)
 	case getErr != nil, rec.Node != a.node.Name, rec.ReplacedBy != "" && rec.State.Ended():
 		a.sup.Evict(p.GPID, "fenced: the cluster replaced it while node "+a.node.Name+" was away")
 	}
 	return nil
+}
+
+// lostHere reports whether rec (getErr: none was found) says that the
+// cluster took the process for lost with this node and gave it to nobody:
+// then it is this node's again.
+func (a *Agent) lostHere(rec model.Process, getErr error) bool {
+	return getErr == nil && rec.Node == a.node.Name && rec.State == model.StateLost && rec.ReplacedBy == ""
+}
+
+// takeBack records p, which runs here, as this node's again.
+func (a *Agent) takeBack(ctx context.Context, p model.Process) error {
+	p.Reason = "its node came back"
+	return a.store.Put(ctx, model.StateLost, p)
 }
 
 // record is the supervisor's recorder: it writes a transition, and when
@@ -219,9 +231,8 @@ func (a *Agent) record(ctx context.Context, from model.State, p model.Process) e
 	if gerr != nil && !errors.Is(gerr, model.ErrNoProcess) {
 		return err
 	}
-	if gerr == nil && rec.State == model.StateLost && rec.ReplacedBy == "" && rec.Node == a.node.Name {
-		p.Reason = "its node came back"
-		return a.store.Put(ctx, model.StateLost, p)
+	if a.lostHere(rec, gerr) {
+		return a.takeBack(ctx, p)
 	}
 	if !p.State.Ended() {
 		a.sup.Evict(p.GPID, "fenced: the cluster replaced it while node "+a.node.Name+" was away")
