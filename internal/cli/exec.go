@@ -73,12 +73,15 @@ func (c *cli) exec(cmd *cobra.Command, f *execFlags, args []string) error {
 	defer tty.restore()
 	spec := &nefele.Spec{Command: args, Env: f.env, Workdir: f.workdir}
 	f.place.apply(spec)
+	// Signals are caught before the process starts, so one sent as soon as
+	// its first output arrives is held and forwarded, not fatal to exec.
+	sigs := catchSignals(tty)
+	defer sigs.stop()
 	s, err := client.Exec(cmd.Context(), spec, opts)
 	if err != nil {
 		return err
 	}
-	stop := forwardSignals(s, tty)
-	defer stop()
+	sigs.forwardTo(s)
 	st, err := s.Wait()
 	if err != nil {
 		return err
@@ -138,30 +141,42 @@ func (t *ttyState) restore() {
 	}
 }
 
-// forwardSignals sends SIGINT, SIGTERM, SIGHUP and SIGQUIT to the process
-// of s, and window size changes to its terminal, until stop is called.
-func forwardSignals(s *nefele.ExecSession, tty *ttyState) (stop func()) {
-	ch := make(chan os.Signal, 8)
+// caughtSignals holds SIGINT, SIGTERM, SIGHUP and SIGQUIT (and SIGWINCH on
+// a terminal) from catchSignals on, for forwardTo to send to the process.
+type caughtSignals struct {
+	ch   chan os.Signal
+	tty  *ttyState
+	done chan struct{}
+}
+
+func catchSignals(tty *ttyState) *caughtSignals {
+	c := &caughtSignals{ch: make(chan os.Signal, 8), tty: tty, done: make(chan struct{})}
 	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
 	if tty.isTTY {
 		sigs = append(sigs, syscall.SIGWINCH)
 	}
-	signal.Notify(ch, sigs...)
-	done := make(chan struct{})
+	signal.Notify(c.ch, sigs...)
+	return c
+}
+
+// forwardTo sends the caught signals, those held so far first, to the
+// process of s until stop is called.
+func (c *caughtSignals) forwardTo(s *nefele.ExecSession) {
 	go func() {
 		for {
 			select {
-			case <-done:
+			case <-c.done:
 				return
-			case sig := <-ch:
-				forward(s, tty, sig)
+			case sig := <-c.ch:
+				forward(s, c.tty, sig)
 			}
 		}
 	}()
-	return func() {
-		signal.Stop(ch)
-		close(done)
-	}
+}
+
+func (c *caughtSignals) stop() {
+	signal.Stop(c.ch)
+	close(c.done)
 }
 
 func forward(s *nefele.ExecSession, tty *ttyState, sig os.Signal) {
