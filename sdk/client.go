@@ -54,7 +54,11 @@ type Client struct {
 	elect   nefelev1connect.ElectionServiceClient
 	barrier nefelev1connect.BarrierServiceClient
 	ports   nefelev1connect.PortServiceClient
-	sess    session // what a client that is no process holds its locks on
+	// mailboxes is the API client; mail holds the mailbox state.
+	mailboxes nefelev1connect.MailboxServiceClient
+	mail      mailboxes
+	relay     bool    // Send and Call go through the agent (WithRelay)
+	sess      session // what a client that is no process holds its locks on
 
 	dialMu     sync.Mutex // guards dialCache
 	dialCache  map[string]*endpoints
@@ -172,6 +176,7 @@ func Dial(addr string, dopts ...DialOption) (*Client, error) {
 	c.elect = nefelev1connect.NewElectionServiceClient(hc, base, opts)
 	c.barrier = nefelev1connect.NewBarrierServiceClient(hc, base, opts)
 	c.ports = nefelev1connect.NewPortServiceClient(hc, base, opts)
+	c.mailboxes = nefelev1connect.NewMailboxServiceClient(hc, base, opts)
 	for _, o := range dopts {
 		o(c)
 	}
@@ -195,6 +200,7 @@ func (c *Client) Addr() string { return c.addr }
 // no managed process) and its idle connections.
 func (c *Client) Close() error {
 	c.dialCancel()
+	c.closeMailboxes()
 	c.closeSession()
 	c.http.CloseIdleConnections()
 	return nil

@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	nefelev1 "github.com/nefele/nefele/api/nefele/v1"
+	"github.com/nefele/nefele/sdk/mailbox"
 )
 
 // Sentinel errors; test with errors.Is.
@@ -39,6 +40,12 @@ var (
 	ErrNoLeader = errors.New("no leader")
 	// ErrUnreachable means no agent answered at the address.
 	ErrUnreachable = errors.New("agent unreachable")
+	// ErrNoMailbox means the process runs but has opened no mailbox.
+	ErrNoMailbox = errors.New("no mailbox")
+	// ErrMailboxFull means the receiver's mailbox has no room now.
+	ErrMailboxFull = mailbox.ErrFull
+	// ErrTooLarge means a message is over the receiver's limit.
+	ErrTooLarge = mailbox.ErrTooLarge
 )
 
 // reasons is the client half of the error table: the stable reason carried
@@ -63,6 +70,9 @@ var reasons = map[nefelev1.Reason]error{
 	nefelev1.Reason_REASON_NOT_HELD:             ErrNotHeld,
 	nefelev1.Reason_REASON_NO_SUCH_SESSION:      ErrNoSession,
 	nefelev1.Reason_REASON_NO_LEADER:            ErrNoLeader,
+	nefelev1.Reason_REASON_NO_MAILBOX:           ErrNoMailbox,
+	nefelev1.Reason_REASON_MAILBOX_FULL:         ErrMailboxFull,
+	nefelev1.Reason_REASON_MESSAGE_TOO_LARGE:    ErrTooLarge,
 }
 
 // Error is an error returned by an agent. errors.Is matches it against the

@@ -153,7 +153,15 @@ func (kv *KV) Watch(ctx context.Context, key string, opts WatchOptions, fn func(
 // Register gives name to the calling process (see Connect) until it ends,
 // however it ends; it fails with an error matching ErrNameInUse while
 // another process holds the name.
+//
+// Register opens the caller's mailbox first (see OpenMailbox): a process
+// found by its name can be sent to at once.
 func (c *Client) Register(ctx context.Context, name string) (*RegisteredName, error) {
+	if c.self != "" {
+		if _, err := c.openMailbox(ctx, MailboxOptions{}); err != nil {
+			return nil, err
+		}
+	}
 	res, err := c.names.Register(ctx, connect.NewRequest(&nefelev1.RegisterRequest{Name: name}))
 	if err != nil {
 		return nil, c.wrapErr(err)

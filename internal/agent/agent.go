@@ -24,6 +24,7 @@ import (
 	"github.com/nefele/nefele/internal/store"
 	"github.com/nefele/nefele/internal/supervisor"
 	nefele "github.com/nefele/nefele/sdk"
+	"github.com/nefele/nefele/sdk/mailbox"
 )
 
 // Agent is one running Nefele node.
@@ -52,6 +53,9 @@ type Agent struct {
 
 	leasesMu sync.Mutex // guards leases
 	leases   map[model.GPID]clientv3.LeaseID
+
+	relaysMu sync.Mutex                   // guards relays
+	relays   map[model.GPID]*mailbox.Pool // by sender ("" for no process)
 	node     model.Node
 	ready    chan struct{}
 	ctx      context.Context // lives until Shutdown
@@ -79,7 +83,7 @@ func New(cfg Config) (*Agent, error) {
 	return &Agent{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), ctx: ctx, cancel: cancel,
 		peers: map[string]*nefele.Client{}, reserved: map[model.GPID]model.Resources{},
 		leases: map[model.GPID]clientv3.LeaseID{}, ended: make(chan model.Process, 4096),
-		ports: map[model.GPID]map[string]string{}}, nil
+		ports: map[model.GPID]map[string]string{}, relays: map[model.GPID]*mailbox.Pool{}}, nil
 }
 
 // Start brings the agent up: lock, etcd, store, supervisor, adoption, API.

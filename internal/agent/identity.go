@@ -131,6 +131,7 @@ func (a *Agent) keepLease(gpid model.GPID, id clientv3.LeaseID) error {
 // endRun revokes the lease of gpid, whose run has ended: its names, keys
 // and locks go at once.
 func (a *Agent) endRun(gpid model.GPID) {
+	a.dropRelay(gpid)
 	a.leasesMu.Lock()
 	id, ok := a.leases[gpid]
 	delete(a.leases, gpid)

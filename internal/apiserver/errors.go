@@ -36,6 +36,9 @@ var errorTable = []struct {
 	{model.ErrNotHeld, connect.CodeFailedPrecondition, nefelev1.Reason_REASON_NOT_HELD},
 	{model.ErrNoSession, connect.CodeNotFound, nefelev1.Reason_REASON_NO_SUCH_SESSION},
 	{model.ErrNoLeader, connect.CodeNotFound, nefelev1.Reason_REASON_NO_LEADER},
+	{model.ErrNoMailbox, connect.CodeFailedPrecondition, nefelev1.Reason_REASON_NO_MAILBOX},
+	{model.ErrMailboxFull, connect.CodeResourceExhausted, nefelev1.Reason_REASON_MAILBOX_FULL},
+	{model.ErrTooLarge, connect.CodeInvalidArgument, nefelev1.Reason_REASON_MESSAGE_TOO_LARGE},
 }
 
 // reasonOf returns the wire reason of a domain error (for Process.failure).

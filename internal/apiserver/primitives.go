@@ -11,6 +11,7 @@ import (
 
 	nefelev1 "github.com/nefele/nefele/api/nefele/v1"
 	"github.com/nefele/nefele/internal/model"
+	"github.com/nefele/nefele/sdk/mailbox"
 )
 
 // PrimitivesBackend is what the KV and name services need from the agent.
@@ -44,6 +45,10 @@ type PrimitivesBackend interface {
 	LinkExits(ctx context.Context, caller *model.Process, fn func(model.Process) error) error
 	Ports(ctx context.Context, service string) ([]model.Endpoint, error)
 	WatchPorts(ctx context.Context, service string, fn func([]model.Endpoint) error) error
+	OpenMailbox(ctx context.Context, caller *model.Process, address string, key []byte, maxMessage int64) error
+	ResolveMailbox(ctx context.Context, caller *model.Process, target string, wait bool) (mailbox.Route, int64, error)
+	SendMessage(ctx context.Context, caller *model.Process, target string, body []byte, failFast bool) (model.GPID, error)
+	CallMessage(ctx context.Context, caller *model.Process, target string, body []byte) ([]byte, model.GPID, error)
 }
 
 // CampaignResult is the outcome of a Campaign.
@@ -429,4 +434,70 @@ func (s *Server) LinkExits(ctx context.Context, req *connect.Request[nefelev1.Li
 		return nil
 	}
 	return toWire(err)
+}
+
+// mailboxServer serves MailboxService.
+type mailboxServer struct{ b PrimitivesBackend }
+
+// OpenMailbox implements MailboxService.OpenMailbox.
+func (s mailboxServer) OpenMailbox(ctx context.Context, req *connect.Request[nefelev1.OpenMailboxRequest]) (*connect.Response[nefelev1.OpenMailboxResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	if err := s.b.OpenMailbox(ctx, c, req.Msg.Address, req.Msg.Key, req.Msg.MaxMessageBytes); err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.OpenMailboxResponse{}), nil
+}
+
+// Resolve implements MailboxService.Resolve.
+func (s mailboxServer) Resolve(ctx context.Context, req *connect.Request[nefelev1.ResolveRequest]) (*connect.Response[nefelev1.ResolveResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	route, limit, err := s.b.ResolveMailbox(ctx, c, req.Msg.Target, req.Msg.Wait)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.ResolveResponse{Gpid: route.GPID, Address: route.Address,
+		Ticket: route.Ticket, MaxMessageBytes: limit}), nil
+}
+
+// Send implements MailboxService.Send.
+func (s mailboxServer) Send(ctx context.Context, req *connect.Request[nefelev1.SendRequest]) (*connect.Response[nefelev1.SendResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	gpid, err := s.b.SendMessage(ctx, c, req.Msg.Target, req.Msg.Body, req.Msg.FailFast)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.SendResponse{Gpid: string(gpid)}), nil
+}
+
+// defaultCallTimeout bounds a relayed Call that names no timeout.
+const defaultCallTimeout = 5 * time.Second
+
+// Call implements MailboxService.Call.
+func (s mailboxServer) Call(ctx context.Context, req *connect.Request[nefelev1.CallRequest]) (*connect.Response[nefelev1.CallResponse], error) {
+	c, err := caller(ctx, s.b, req.Header())
+	if err != nil {
+		return nil, toWire(err)
+	}
+	timeout := defaultCallTimeout
+	if req.Msg.TimeoutMs < 0 {
+		return nil, toWire(model.Invalid("", fmt.Sprintf("invalid timeout_ms %d: give 0 (5 s) or more", req.Msg.TimeoutMs)))
+	} else if req.Msg.TimeoutMs > 0 {
+		timeout = time.Duration(req.Msg.TimeoutMs) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	body, gpid, err := s.b.CallMessage(ctx, c, req.Msg.Target, req.Msg.Body)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return connect.NewResponse(&nefelev1.CallResponse{Body: body, Gpid: string(gpid)}), nil
 }

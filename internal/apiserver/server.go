@@ -120,6 +120,7 @@ func Handler(b Backend) http.Handler {
 	mux.Handle(nefelev1connect.NewElectionServiceHandler(electionServer{b}, opts))
 	mux.Handle(nefelev1connect.NewBarrierServiceHandler(barrierServer{b}, opts))
 	mux.Handle(nefelev1connect.NewPortServiceHandler(portServer{b}, opts))
+	mux.Handle(nefelev1connect.NewMailboxServiceHandler(mailboxServer{b}, opts))
 	return mux
 }
 

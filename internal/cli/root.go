@@ -113,7 +113,7 @@ Start a local agent with "nefele dev", then "nefele run -- sleep 60".`,
 	pf.VarP(newEnumValue(&c.output, outTable, outJSON), "output", "o", "output format")
 	root.AddCommand(c.newRunCmd(), c.newExecCmd(), c.newPsCmd(), c.newLogsCmd(),
 		c.newWaitCmd(), c.newKillCmd(), c.newStopCmd(), c.newRestartCmd(), c.newInspectCmd(),
-		c.newNodesCmd(), c.newKVCmd(), c.newNamesCmd(), c.newPortsCmd(), c.newForwardCmd(), c.newLockCmd(), c.newElectCmd(), c.newScaleCmd(), c.newDrainCmd(), c.newUndrainCmd(), c.newEventsCmd(), c.newVersionCmd(), c.newDevCmd(), c.newAgentCmd(), c.newUpCmd())
+		c.newNodesCmd(), c.newKVCmd(), c.newNamesCmd(), c.newPortsCmd(), c.newForwardCmd(), c.newSendCmd(), c.newCallCmd(), c.newLockCmd(), c.newElectCmd(), c.newScaleCmd(), c.newDrainCmd(), c.newUndrainCmd(), c.newEventsCmd(), c.newVersionCmd(), c.newDevCmd(), c.newAgentCmd(), c.newUpCmd())
 	markRunErrors(root)
 	return root
 }

@@ -132,6 +132,42 @@ func runRole(role string) int {
 			fmt.Fprintln(conn, c.SelfGPID())
 			conn.Close()
 		}
+	case "recv": // recv NAME N: register NAME, take N messages, check each sender's order
+		return recvInOrder(ctx, c, args[1], atoi(args[2]))
+	case "sendseq": // sendseq TARGET N: send 0..N-1 to TARGET
+		for i := range atoi(args[2]) {
+			if err := c.Send(ctx, args[1], []byte(strconv.Itoa(i)), nefele.SendOptions{}); err != nil {
+				fmt.Println("send:", err)
+				return 1
+			}
+		}
+		fmt.Println("sent", args[2])
+		time.Sleep(time.Hour)
+	case "hang": // hang NAME: register NAME, take calls and never answer
+		if _, err := c.Register(ctx, args[1]); err != nil {
+			fmt.Println("register:", err)
+			return 1
+		}
+		fmt.Println("registered", args[1])
+		for {
+			msg, err := c.Receive(ctx)
+			if err != nil {
+				return 1
+			}
+			fmt.Println("got call", string(msg.Body), msg.IsCall())
+		}
+	case "hold": // hold NAME BYTES: a mailbox of BYTES that nobody reads
+		n := atoi(args[2])
+		if err := c.OpenMailbox(ctx, nefele.MailboxOptions{Capacity: n, Window: n, MaxMessage: 1024}); err != nil {
+			fmt.Println("open:", err)
+			return 1
+		}
+		if _, err := c.Register(ctx, args[1]); err != nil {
+			fmt.Println("register:", err)
+			return 1
+		}
+		fmt.Println("holding", args[1])
+		time.Sleep(time.Hour)
 	case "self": // print who the process is
 		p, err := c.Self(ctx)
 		if err != nil {
@@ -141,5 +177,38 @@ func runRole(role string) int {
 		fmt.Println("self", p.Gpid, os.Getenv("NEFELE_TENANT"), os.Getenv("NEFELE_GROUP"), os.Getenv("NEFELE_REPLICA"))
 		time.Sleep(time.Hour)
 	}
+	return 0
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// recvInOrder registers name, takes n messages and prints, for each
+// sender, how many came and whether they came in the order sent.
+func recvInOrder(ctx context.Context, c *nefele.Client, name string, n int) int {
+	if _, err := c.Register(ctx, name); err != nil {
+		fmt.Println("register:", err)
+		return 1
+	}
+	fmt.Println("registered", name)
+	next := map[string]int{}
+	for range n {
+		msg, err := c.Receive(ctx)
+		if err != nil {
+			fmt.Println("receive:", err)
+			return 1
+		}
+		if got := atoi(string(msg.Body)); got != next[msg.From] {
+			fmt.Printf("out of order from %q: %d after %d\n", msg.From, got, next[msg.From]-1)
+			return 1
+		}
+		next[msg.From]++
+	}
+	for from, k := range next {
+		fmt.Printf("in order from %q: %d\n", from, k)
+	}
+	time.Sleep(time.Hour)
 	return 0
 }

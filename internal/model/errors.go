@@ -44,6 +44,12 @@ var (
 	ErrNoSession = errors.New("no such session")
 	// ErrNoLeader means an election has no leader now.
 	ErrNoLeader = errors.New("no leader")
+	// ErrNoMailbox means the process runs but has not opened its mailbox.
+	ErrNoMailbox = errors.New("no mailbox")
+	// ErrMailboxFull means a mailbox has no room now.
+	ErrMailboxFull = errors.New("mailbox full")
+	// ErrTooLarge means a message is over its mailbox's limit.
+	ErrTooLarge = errors.New("message too large")
 )
 
 // SubjectError carries the value an error is about (a GPID, a name, a path)

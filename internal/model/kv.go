@@ -83,3 +83,12 @@ type Endpoint struct {
 	// Address is HOST:PORT on its node's advertised address.
 	Address string `json:"address"`
 }
+
+// MailboxEndpoint is where a process's mailbox accepts senders, and the
+// key of its tickets.
+type MailboxEndpoint struct {
+	GPID       GPID   `json:"-"`
+	Address    string `json:"address"`
+	Key        []byte `json:"key"`
+	MaxMessage int64  `json:"max_message"`
+}

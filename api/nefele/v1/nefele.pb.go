@@ -49,6 +49,9 @@ const (
 	Reason_REASON_NOT_HELD             Reason = 17 // the lock is not held by that lock id (any more)
 	Reason_REASON_NO_SUCH_SESSION      Reason = 18 // the session has expired, or never was
 	Reason_REASON_NO_LEADER            Reason = 19 // the election has no leader now
+	Reason_REASON_NO_MAILBOX           Reason = 20 // the process runs but has not opened its mailbox
+	Reason_REASON_MAILBOX_FULL         Reason = 21 // the mailbox has no room now (fail_fast)
+	Reason_REASON_MESSAGE_TOO_LARGE    Reason = 22 // the message is over the mailbox's limit
 )
 
 // Enum value maps for Reason.
@@ -74,6 +77,9 @@ var (
 		17: "REASON_NOT_HELD",
 		18: "REASON_NO_SUCH_SESSION",
 		19: "REASON_NO_LEADER",
+		20: "REASON_NO_MAILBOX",
+		21: "REASON_MAILBOX_FULL",
+		22: "REASON_MESSAGE_TOO_LARGE",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":          0,
@@ -96,6 +102,9 @@ var (
 		"REASON_NOT_HELD":             17,
 		"REASON_NO_SUCH_SESSION":      18,
 		"REASON_NO_LEADER":            19,
+		"REASON_NO_MAILBOX":           20,
+		"REASON_MAILBOX_FULL":         21,
+		"REASON_MESSAGE_TOO_LARGE":    22,
 	}
 )
 
@@ -5765,6 +5774,449 @@ func (x *ListPortsResponse) GetEndpoints() []*Endpoint {
 	return nil
 }
 
+type OpenMailboxRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// address is HOST:PORT where the process accepts senders.
+	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// key makes the tickets the mailbox admits; agents keep it, senders never see it.
+	Key []byte `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// max_message_bytes is the largest body the mailbox takes.
+	MaxMessageBytes int64 `protobuf:"varint,3,opt,name=max_message_bytes,json=maxMessageBytes,proto3" json:"max_message_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *OpenMailboxRequest) Reset() {
+	*x = OpenMailboxRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenMailboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenMailboxRequest) ProtoMessage() {}
+
+func (x *OpenMailboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenMailboxRequest.ProtoReflect.Descriptor instead.
+func (*OpenMailboxRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *OpenMailboxRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *OpenMailboxRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *OpenMailboxRequest) GetMaxMessageBytes() int64 {
+	if x != nil {
+		return x.MaxMessageBytes
+	}
+	return 0
+}
+
+type OpenMailboxResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenMailboxResponse) Reset() {
+	*x = OpenMailboxResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenMailboxResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenMailboxResponse) ProtoMessage() {}
+
+func (x *OpenMailboxResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenMailboxResponse.ProtoReflect.Descriptor instead.
+func (*OpenMailboxResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{98}
+}
+
+type ResolveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// target is a GPID, a registered name, or the name of a single process.
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// wait, when the target runs but has not opened its mailbox yet, waits
+	// for it (until the deadline) instead of failing with REASON_NO_MAILBOX.
+	Wait          bool `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveRequest) Reset() {
+	*x = ResolveRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveRequest) ProtoMessage() {}
+
+func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveRequest.ProtoReflect.Descriptor instead.
+func (*ResolveRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *ResolveRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ResolveRequest) GetWait() bool {
+	if x != nil {
+		return x.Wait
+	}
+	return false
+}
+
+type ResolveResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Gpid            string                 `protobuf:"bytes,1,opt,name=gpid,proto3" json:"gpid,omitempty"`
+	Address         string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Ticket          []byte                 `protobuf:"bytes,3,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	MaxMessageBytes int64                  `protobuf:"varint,4,opt,name=max_message_bytes,json=maxMessageBytes,proto3" json:"max_message_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ResolveResponse) Reset() {
+	*x = ResolveResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveResponse) ProtoMessage() {}
+
+func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveResponse.ProtoReflect.Descriptor instead.
+func (*ResolveResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *ResolveResponse) GetGpid() string {
+	if x != nil {
+		return x.Gpid
+	}
+	return ""
+}
+
+func (x *ResolveResponse) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ResolveResponse) GetTicket() []byte {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *ResolveResponse) GetMaxMessageBytes() int64 {
+	if x != nil {
+		return x.MaxMessageBytes
+	}
+	return 0
+}
+
+type SendRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Body   []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	// fail_fast fails with REASON_MAILBOX_FULL when the mailbox has no room,
+	// instead of waiting (until the deadline) for some.
+	FailFast      bool `protobuf:"varint,3,opt,name=fail_fast,json=failFast,proto3" json:"fail_fast,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendRequest) Reset() {
+	*x = SendRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendRequest) ProtoMessage() {}
+
+func (x *SendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
+func (*SendRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *SendRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *SendRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *SendRequest) GetFailFast() bool {
+	if x != nil {
+		return x.FailFast
+	}
+	return false
+}
+
+type SendResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// gpid is the receiver's.
+	Gpid          string `protobuf:"bytes,1,opt,name=gpid,proto3" json:"gpid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendResponse) Reset() {
+	*x = SendResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendResponse) ProtoMessage() {}
+
+func (x *SendResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
+func (*SendResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *SendResponse) GetGpid() string {
+	if x != nil {
+		return x.Gpid
+	}
+	return ""
+}
+
+type CallRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Body   []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	// timeout_ms bounds the wait for the reply (default 5 s).
+	TimeoutMs     int64 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallRequest) Reset() {
+	*x = CallRequest{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallRequest) ProtoMessage() {}
+
+func (x *CallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
+func (*CallRequest) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *CallRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *CallRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *CallRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type CallResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Body  []byte                 `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
+	// gpid is the callee's.
+	Gpid          string `protobuf:"bytes,2,opt,name=gpid,proto3" json:"gpid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallResponse) Reset() {
+	*x = CallResponse{}
+	mi := &file_nefele_v1_nefele_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallResponse) ProtoMessage() {}
+
+func (x *CallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nefele_v1_nefele_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallResponse.ProtoReflect.Descriptor instead.
+func (*CallResponse) Descriptor() ([]byte, []int) {
+	return file_nefele_v1_nefele_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *CallResponse) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *CallResponse) GetGpid() string {
+	if x != nil {
+		return x.Gpid
+	}
+	return ""
+}
+
 var File_nefele_v1_nefele_proto protoreflect.FileDescriptor
 
 const file_nefele_v1_nefele_proto_rawDesc = "" +
@@ -6106,7 +6558,34 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x04node\x18\x04 \x01(\tR\x04node\x12\x18\n" +
 	"\aaddress\x18\x05 \x01(\tR\aaddress\"F\n" +
 	"\x11ListPortsResponse\x121\n" +
-	"\tendpoints\x18\x01 \x03(\v2\x13.nefele.v1.EndpointR\tendpoints*\x84\x04\n" +
+	"\tendpoints\x18\x01 \x03(\v2\x13.nefele.v1.EndpointR\tendpoints\"l\n" +
+	"\x12OpenMailboxRequest\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12*\n" +
+	"\x11max_message_bytes\x18\x03 \x01(\x03R\x0fmaxMessageBytes\"\x15\n" +
+	"\x13OpenMailboxResponse\"<\n" +
+	"\x0eResolveRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x12\n" +
+	"\x04wait\x18\x02 \x01(\bR\x04wait\"\x83\x01\n" +
+	"\x0fResolveResponse\x12\x12\n" +
+	"\x04gpid\x18\x01 \x01(\tR\x04gpid\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
+	"\x06ticket\x18\x03 \x01(\fR\x06ticket\x12*\n" +
+	"\x11max_message_bytes\x18\x04 \x01(\x03R\x0fmaxMessageBytes\"V\n" +
+	"\vSendRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\x12\x1b\n" +
+	"\tfail_fast\x18\x03 \x01(\bR\bfailFast\"\"\n" +
+	"\fSendResponse\x12\x12\n" +
+	"\x04gpid\x18\x01 \x01(\tR\x04gpid\"X\n" +
+	"\vCallRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"6\n" +
+	"\fCallResponse\x12\x12\n" +
+	"\x04body\x18\x01 \x01(\fR\x04body\x12\x12\n" +
+	"\x04gpid\x18\x02 \x01(\tR\x04gpid*\xd2\x04\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16REASON_NO_SUCH_PROCESS\x10\x01\x12\x1b\n" +
@@ -6128,7 +6607,10 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x16REASON_UNAUTHENTICATED\x10\x10\x12\x13\n" +
 	"\x0fREASON_NOT_HELD\x10\x11\x12\x1a\n" +
 	"\x16REASON_NO_SUCH_SESSION\x10\x12\x12\x14\n" +
-	"\x10REASON_NO_LEADER\x10\x13*\x83\x01\n" +
+	"\x10REASON_NO_LEADER\x10\x13\x12\x15\n" +
+	"\x11REASON_NO_MAILBOX\x10\x14\x12\x17\n" +
+	"\x13REASON_MAILBOX_FULL\x10\x15\x12\x1c\n" +
+	"\x18REASON_MESSAGE_TOO_LARGE\x10\x16*\x83\x01\n" +
 	"\rRestartPolicy\x12\x1e\n" +
 	"\x1aRESTART_POLICY_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RESTART_POLICY_NEVER\x10\x01\x12\x1d\n" +
@@ -6199,7 +6681,12 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\vPortService\x12F\n" +
 	"\tListPorts\x12\x1b.nefele.v1.ListPortsRequest\x1a\x1c.nefele.v1.ListPortsResponse\x12K\n" +
 	"\n" +
-	"WatchPorts\x12\x1c.nefele.v1.WatchPortsRequest\x1a\x1d.nefele.v1.WatchPortsResponse0\x01B1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
+	"WatchPorts\x12\x1c.nefele.v1.WatchPortsRequest\x1a\x1d.nefele.v1.WatchPortsResponse0\x012\x92\x02\n" +
+	"\x0eMailboxService\x12L\n" +
+	"\vOpenMailbox\x12\x1d.nefele.v1.OpenMailboxRequest\x1a\x1e.nefele.v1.OpenMailboxResponse\x12@\n" +
+	"\aResolve\x12\x19.nefele.v1.ResolveRequest\x1a\x1a.nefele.v1.ResolveResponse\x127\n" +
+	"\x04Send\x12\x16.nefele.v1.SendRequest\x1a\x17.nefele.v1.SendResponse\x127\n" +
+	"\x04Call\x12\x16.nefele.v1.CallRequest\x1a\x17.nefele.v1.CallResponseB1Z/github.com/nefele/nefele/api/nefele/v1;nefelev1b\x06proto3"
 
 var (
 	file_nefele_v1_nefele_proto_rawDescOnce sync.Once
@@ -6214,7 +6701,7 @@ func file_nefele_v1_nefele_proto_rawDescGZIP() []byte {
 }
 
 var file_nefele_v1_nefele_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
+var file_nefele_v1_nefele_proto_msgTypes = make([]protoimpl.MessageInfo, 106)
 var file_nefele_v1_nefele_proto_goTypes = []any{
 	(Reason)(0),                             // 0: nefele.v1.Reason
 	(RestartPolicy)(0),                      // 1: nefele.v1.RestartPolicy
@@ -6317,7 +6804,15 @@ var file_nefele_v1_nefele_proto_goTypes = []any{
 	(*ListPortsRequest)(nil),                // 98: nefele.v1.ListPortsRequest
 	(*Endpoint)(nil),                        // 99: nefele.v1.Endpoint
 	(*ListPortsResponse)(nil),               // 100: nefele.v1.ListPortsResponse
-	nil,                                     // 101: nefele.v1.Node.LabelsEntry
+	(*OpenMailboxRequest)(nil),              // 101: nefele.v1.OpenMailboxRequest
+	(*OpenMailboxResponse)(nil),             // 102: nefele.v1.OpenMailboxResponse
+	(*ResolveRequest)(nil),                  // 103: nefele.v1.ResolveRequest
+	(*ResolveResponse)(nil),                 // 104: nefele.v1.ResolveResponse
+	(*SendRequest)(nil),                     // 105: nefele.v1.SendRequest
+	(*SendResponse)(nil),                    // 106: nefele.v1.SendResponse
+	(*CallRequest)(nil),                     // 107: nefele.v1.CallRequest
+	(*CallResponse)(nil),                    // 108: nefele.v1.CallResponse
+	nil,                                     // 109: nefele.v1.Node.LabelsEntry
 }
 var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	20,  // 0: nefele.v1.LinkExitsResponse.process:type_name -> nefele.v1.Process
@@ -6346,7 +6841,7 @@ var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	2,   // 23: nefele.v1.Event.from:type_name -> nefele.v1.State
 	2,   // 24: nefele.v1.Event.to:type_name -> nefele.v1.State
 	43,  // 25: nefele.v1.EventsResponse.event:type_name -> nefele.v1.Event
-	101, // 26: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
+	109, // 26: nefele.v1.Node.labels:type_name -> nefele.v1.Node.LabelsEntry
 	46,  // 27: nefele.v1.ListNodesResponse.nodes:type_name -> nefele.v1.Node
 	50,  // 28: nefele.v1.KVServiceGetResponse.kv:type_name -> nefele.v1.KeyValue
 	50,  // 29: nefele.v1.KVServiceCompareAndSwapResponse.current:type_name -> nefele.v1.KeyValue
@@ -6403,50 +6898,58 @@ var file_nefele_v1_nefele_proto_depIdxs = []int32{
 	94,  // 80: nefele.v1.BarrierService.Wait:input_type -> nefele.v1.BarrierServiceWaitRequest
 	98,  // 81: nefele.v1.PortService.ListPorts:input_type -> nefele.v1.ListPortsRequest
 	96,  // 82: nefele.v1.PortService.WatchPorts:input_type -> nefele.v1.WatchPortsRequest
-	22,  // 83: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
-	24,  // 84: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
-	26,  // 85: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
-	28,  // 86: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
-	30,  // 87: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
-	32,  // 88: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
-	34,  // 89: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
-	36,  // 90: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
-	41,  // 91: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
-	44,  // 92: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
-	11,  // 93: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
-	5,   // 94: nefele.v1.ProcessService.Link:output_type -> nefele.v1.LinkResponse
-	7,   // 95: nefele.v1.ProcessService.Unlink:output_type -> nefele.v1.UnlinkResponse
-	9,   // 96: nefele.v1.ProcessService.LinkExits:output_type -> nefele.v1.LinkExitsResponse
-	47,  // 97: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
-	49,  // 98: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
-	17,  // 99: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
-	13,  // 100: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
-	15,  // 101: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
-	52,  // 102: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
-	54,  // 103: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
-	56,  // 104: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
-	58,  // 105: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
-	60,  // 106: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
-	63,  // 107: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
-	66,  // 108: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
-	68,  // 109: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
-	70,  // 110: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
-	72,  // 111: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
-	74,  // 112: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
-	80,  // 113: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
-	82,  // 114: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
-	76,  // 115: nefele.v1.LockService.OpenSession:output_type -> nefele.v1.OpenSessionResponse
-	84,  // 116: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
-	78,  // 117: nefele.v1.LockService.CloseSession:output_type -> nefele.v1.CloseSessionResponse
-	86,  // 118: nefele.v1.ElectionService.Campaign:output_type -> nefele.v1.CampaignResponse
-	88,  // 119: nefele.v1.ElectionService.Resign:output_type -> nefele.v1.ResignResponse
-	91,  // 120: nefele.v1.ElectionService.Leader:output_type -> nefele.v1.LeaderResponse
-	93,  // 121: nefele.v1.ElectionService.Observe:output_type -> nefele.v1.ObserveResponse
-	95,  // 122: nefele.v1.BarrierService.Wait:output_type -> nefele.v1.BarrierServiceWaitResponse
-	100, // 123: nefele.v1.PortService.ListPorts:output_type -> nefele.v1.ListPortsResponse
-	97,  // 124: nefele.v1.PortService.WatchPorts:output_type -> nefele.v1.WatchPortsResponse
-	83,  // [83:125] is the sub-list for method output_type
-	41,  // [41:83] is the sub-list for method input_type
+	101, // 83: nefele.v1.MailboxService.OpenMailbox:input_type -> nefele.v1.OpenMailboxRequest
+	103, // 84: nefele.v1.MailboxService.Resolve:input_type -> nefele.v1.ResolveRequest
+	105, // 85: nefele.v1.MailboxService.Send:input_type -> nefele.v1.SendRequest
+	107, // 86: nefele.v1.MailboxService.Call:input_type -> nefele.v1.CallRequest
+	22,  // 87: nefele.v1.ProcessService.Spawn:output_type -> nefele.v1.SpawnResponse
+	24,  // 88: nefele.v1.ProcessService.List:output_type -> nefele.v1.ListResponse
+	26,  // 89: nefele.v1.ProcessService.Get:output_type -> nefele.v1.GetResponse
+	28,  // 90: nefele.v1.ProcessService.Signal:output_type -> nefele.v1.SignalResponse
+	30,  // 91: nefele.v1.ProcessService.Stop:output_type -> nefele.v1.StopResponse
+	32,  // 92: nefele.v1.ProcessService.Restart:output_type -> nefele.v1.RestartResponse
+	34,  // 93: nefele.v1.ProcessService.Wait:output_type -> nefele.v1.WaitResponse
+	36,  // 94: nefele.v1.ProcessService.Logs:output_type -> nefele.v1.LogsResponse
+	41,  // 95: nefele.v1.ProcessService.Exec:output_type -> nefele.v1.ExecResponse
+	44,  // 96: nefele.v1.ProcessService.Events:output_type -> nefele.v1.EventsResponse
+	11,  // 97: nefele.v1.ProcessService.Scale:output_type -> nefele.v1.ScaleResponse
+	5,   // 98: nefele.v1.ProcessService.Link:output_type -> nefele.v1.LinkResponse
+	7,   // 99: nefele.v1.ProcessService.Unlink:output_type -> nefele.v1.UnlinkResponse
+	9,   // 100: nefele.v1.ProcessService.LinkExits:output_type -> nefele.v1.LinkExitsResponse
+	47,  // 101: nefele.v1.ClusterService.ListNodes:output_type -> nefele.v1.ListNodesResponse
+	49,  // 102: nefele.v1.ClusterService.Version:output_type -> nefele.v1.VersionResponse
+	17,  // 103: nefele.v1.ClusterService.Join:output_type -> nefele.v1.JoinResponse
+	13,  // 104: nefele.v1.ClusterService.Drain:output_type -> nefele.v1.DrainResponse
+	15,  // 105: nefele.v1.ClusterService.Undrain:output_type -> nefele.v1.UndrainResponse
+	52,  // 106: nefele.v1.KVService.Get:output_type -> nefele.v1.KVServiceGetResponse
+	54,  // 107: nefele.v1.KVService.Put:output_type -> nefele.v1.KVServicePutResponse
+	56,  // 108: nefele.v1.KVService.Delete:output_type -> nefele.v1.KVServiceDeleteResponse
+	58,  // 109: nefele.v1.KVService.CompareAndSwap:output_type -> nefele.v1.KVServiceCompareAndSwapResponse
+	60,  // 110: nefele.v1.KVService.List:output_type -> nefele.v1.KVServiceListResponse
+	63,  // 111: nefele.v1.KVService.Watch:output_type -> nefele.v1.KVServiceWatchResponse
+	66,  // 112: nefele.v1.NameService.Register:output_type -> nefele.v1.RegisterResponse
+	68,  // 113: nefele.v1.NameService.Unregister:output_type -> nefele.v1.UnregisterResponse
+	70,  // 114: nefele.v1.NameService.Lookup:output_type -> nefele.v1.LookupResponse
+	72,  // 115: nefele.v1.NameService.ListNames:output_type -> nefele.v1.ListNamesResponse
+	74,  // 116: nefele.v1.NameService.WatchName:output_type -> nefele.v1.WatchNameResponse
+	80,  // 117: nefele.v1.LockService.Lock:output_type -> nefele.v1.LockResponse
+	82,  // 118: nefele.v1.LockService.Unlock:output_type -> nefele.v1.UnlockResponse
+	76,  // 119: nefele.v1.LockService.OpenSession:output_type -> nefele.v1.OpenSessionResponse
+	84,  // 120: nefele.v1.LockService.KeepAlive:output_type -> nefele.v1.KeepAliveResponse
+	78,  // 121: nefele.v1.LockService.CloseSession:output_type -> nefele.v1.CloseSessionResponse
+	86,  // 122: nefele.v1.ElectionService.Campaign:output_type -> nefele.v1.CampaignResponse
+	88,  // 123: nefele.v1.ElectionService.Resign:output_type -> nefele.v1.ResignResponse
+	91,  // 124: nefele.v1.ElectionService.Leader:output_type -> nefele.v1.LeaderResponse
+	93,  // 125: nefele.v1.ElectionService.Observe:output_type -> nefele.v1.ObserveResponse
+	95,  // 126: nefele.v1.BarrierService.Wait:output_type -> nefele.v1.BarrierServiceWaitResponse
+	100, // 127: nefele.v1.PortService.ListPorts:output_type -> nefele.v1.ListPortsResponse
+	97,  // 128: nefele.v1.PortService.WatchPorts:output_type -> nefele.v1.WatchPortsResponse
+	102, // 129: nefele.v1.MailboxService.OpenMailbox:output_type -> nefele.v1.OpenMailboxResponse
+	104, // 130: nefele.v1.MailboxService.Resolve:output_type -> nefele.v1.ResolveResponse
+	106, // 131: nefele.v1.MailboxService.Send:output_type -> nefele.v1.SendResponse
+	108, // 132: nefele.v1.MailboxService.Call:output_type -> nefele.v1.CallResponse
+	87,  // [87:133] is the sub-list for method output_type
+	41,  // [41:87] is the sub-list for method input_type
 	41,  // [41:41] is the sub-list for extension type_name
 	41,  // [41:41] is the sub-list for extension extendee
 	0,   // [0:41] is the sub-list for field type_name
@@ -6477,9 +6980,9 @@ func file_nefele_v1_nefele_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nefele_v1_nefele_proto_rawDesc), len(file_nefele_v1_nefele_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   98,
+			NumMessages:   106,
 			NumExtensions: 0,
-			NumServices:   8,
+			NumServices:   9,
 		},
 		GoTypes:           file_nefele_v1_nefele_proto_goTypes,
 		DependencyIndexes: file_nefele_v1_nefele_proto_depIdxs,

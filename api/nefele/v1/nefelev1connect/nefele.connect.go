@@ -40,6 +40,8 @@ const (
 	BarrierServiceName = "nefele.v1.BarrierService"
 	// PortServiceName is the fully-qualified name of the PortService service.
 	PortServiceName = "nefele.v1.PortService"
+	// MailboxServiceName is the fully-qualified name of the MailboxService service.
+	MailboxServiceName = "nefele.v1.MailboxService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -139,6 +141,15 @@ const (
 	PortServiceListPortsProcedure = "/nefele.v1.PortService/ListPorts"
 	// PortServiceWatchPortsProcedure is the fully-qualified name of the PortService's WatchPorts RPC.
 	PortServiceWatchPortsProcedure = "/nefele.v1.PortService/WatchPorts"
+	// MailboxServiceOpenMailboxProcedure is the fully-qualified name of the MailboxService's
+	// OpenMailbox RPC.
+	MailboxServiceOpenMailboxProcedure = "/nefele.v1.MailboxService/OpenMailbox"
+	// MailboxServiceResolveProcedure is the fully-qualified name of the MailboxService's Resolve RPC.
+	MailboxServiceResolveProcedure = "/nefele.v1.MailboxService/Resolve"
+	// MailboxServiceSendProcedure is the fully-qualified name of the MailboxService's Send RPC.
+	MailboxServiceSendProcedure = "/nefele.v1.MailboxService/Send"
+	// MailboxServiceCallProcedure is the fully-qualified name of the MailboxService's Call RPC.
+	MailboxServiceCallProcedure = "/nefele.v1.MailboxService/Call"
 )
 
 // ProcessServiceClient is a client for the nefele.v1.ProcessService service.
@@ -1737,4 +1748,164 @@ func (UnimplementedPortServiceHandler) ListPorts(context.Context, *connect.Reque
 
 func (UnimplementedPortServiceHandler) WatchPorts(context.Context, *connect.Request[v1.WatchPortsRequest], *connect.ServerStream[v1.WatchPortsResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.PortService.WatchPorts is not implemented"))
+}
+
+// MailboxServiceClient is a client for the nefele.v1.MailboxService service.
+type MailboxServiceClient interface {
+	// OpenMailbox publishes the calling process's mailbox, bound to its
+	// life. Only the process's own node's agent takes it.
+	OpenMailbox(context.Context, *connect.Request[v1.OpenMailboxRequest]) (*connect.Response[v1.OpenMailboxResponse], error)
+	// Resolve returns where the mailbox of a target is and a ticket that
+	// admits the caller to it.
+	Resolve(context.Context, *connect.Request[v1.ResolveRequest]) (*connect.Response[v1.ResolveResponse], error)
+	// Send delivers one message to the mailbox of a target.
+	Send(context.Context, *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error)
+	// Call sends a request and returns the target's reply.
+	Call(context.Context, *connect.Request[v1.CallRequest]) (*connect.Response[v1.CallResponse], error)
+}
+
+// NewMailboxServiceClient constructs a client for the nefele.v1.MailboxService service. By default,
+// it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and
+// sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC()
+// or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewMailboxServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) MailboxServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	mailboxServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("MailboxService").Methods()
+	return &mailboxServiceClient{
+		openMailbox: connect.NewClient[v1.OpenMailboxRequest, v1.OpenMailboxResponse](
+			httpClient,
+			baseURL+MailboxServiceOpenMailboxProcedure,
+			connect.WithSchema(mailboxServiceMethods.ByName("OpenMailbox")),
+			connect.WithClientOptions(opts...),
+		),
+		resolve: connect.NewClient[v1.ResolveRequest, v1.ResolveResponse](
+			httpClient,
+			baseURL+MailboxServiceResolveProcedure,
+			connect.WithSchema(mailboxServiceMethods.ByName("Resolve")),
+			connect.WithClientOptions(opts...),
+		),
+		send: connect.NewClient[v1.SendRequest, v1.SendResponse](
+			httpClient,
+			baseURL+MailboxServiceSendProcedure,
+			connect.WithSchema(mailboxServiceMethods.ByName("Send")),
+			connect.WithClientOptions(opts...),
+		),
+		call: connect.NewClient[v1.CallRequest, v1.CallResponse](
+			httpClient,
+			baseURL+MailboxServiceCallProcedure,
+			connect.WithSchema(mailboxServiceMethods.ByName("Call")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// mailboxServiceClient implements MailboxServiceClient.
+type mailboxServiceClient struct {
+	openMailbox *connect.Client[v1.OpenMailboxRequest, v1.OpenMailboxResponse]
+	resolve     *connect.Client[v1.ResolveRequest, v1.ResolveResponse]
+	send        *connect.Client[v1.SendRequest, v1.SendResponse]
+	call        *connect.Client[v1.CallRequest, v1.CallResponse]
+}
+
+// OpenMailbox calls nefele.v1.MailboxService.OpenMailbox.
+func (c *mailboxServiceClient) OpenMailbox(ctx context.Context, req *connect.Request[v1.OpenMailboxRequest]) (*connect.Response[v1.OpenMailboxResponse], error) {
+	return c.openMailbox.CallUnary(ctx, req)
+}
+
+// Resolve calls nefele.v1.MailboxService.Resolve.
+func (c *mailboxServiceClient) Resolve(ctx context.Context, req *connect.Request[v1.ResolveRequest]) (*connect.Response[v1.ResolveResponse], error) {
+	return c.resolve.CallUnary(ctx, req)
+}
+
+// Send calls nefele.v1.MailboxService.Send.
+func (c *mailboxServiceClient) Send(ctx context.Context, req *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error) {
+	return c.send.CallUnary(ctx, req)
+}
+
+// Call calls nefele.v1.MailboxService.Call.
+func (c *mailboxServiceClient) Call(ctx context.Context, req *connect.Request[v1.CallRequest]) (*connect.Response[v1.CallResponse], error) {
+	return c.call.CallUnary(ctx, req)
+}
+
+// MailboxServiceHandler is an implementation of the nefele.v1.MailboxService service.
+type MailboxServiceHandler interface {
+	// OpenMailbox publishes the calling process's mailbox, bound to its
+	// life. Only the process's own node's agent takes it.
+	OpenMailbox(context.Context, *connect.Request[v1.OpenMailboxRequest]) (*connect.Response[v1.OpenMailboxResponse], error)
+	// Resolve returns where the mailbox of a target is and a ticket that
+	// admits the caller to it.
+	Resolve(context.Context, *connect.Request[v1.ResolveRequest]) (*connect.Response[v1.ResolveResponse], error)
+	// Send delivers one message to the mailbox of a target.
+	Send(context.Context, *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error)
+	// Call sends a request and returns the target's reply.
+	Call(context.Context, *connect.Request[v1.CallRequest]) (*connect.Response[v1.CallResponse], error)
+}
+
+// NewMailboxServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewMailboxServiceHandler(svc MailboxServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	mailboxServiceMethods := v1.File_nefele_v1_nefele_proto.Services().ByName("MailboxService").Methods()
+	mailboxServiceOpenMailboxHandler := connect.NewUnaryHandler(
+		MailboxServiceOpenMailboxProcedure,
+		svc.OpenMailbox,
+		connect.WithSchema(mailboxServiceMethods.ByName("OpenMailbox")),
+		connect.WithHandlerOptions(opts...),
+	)
+	mailboxServiceResolveHandler := connect.NewUnaryHandler(
+		MailboxServiceResolveProcedure,
+		svc.Resolve,
+		connect.WithSchema(mailboxServiceMethods.ByName("Resolve")),
+		connect.WithHandlerOptions(opts...),
+	)
+	mailboxServiceSendHandler := connect.NewUnaryHandler(
+		MailboxServiceSendProcedure,
+		svc.Send,
+		connect.WithSchema(mailboxServiceMethods.ByName("Send")),
+		connect.WithHandlerOptions(opts...),
+	)
+	mailboxServiceCallHandler := connect.NewUnaryHandler(
+		MailboxServiceCallProcedure,
+		svc.Call,
+		connect.WithSchema(mailboxServiceMethods.ByName("Call")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/nefele.v1.MailboxService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case MailboxServiceOpenMailboxProcedure:
+			mailboxServiceOpenMailboxHandler.ServeHTTP(w, r)
+		case MailboxServiceResolveProcedure:
+			mailboxServiceResolveHandler.ServeHTTP(w, r)
+		case MailboxServiceSendProcedure:
+			mailboxServiceSendHandler.ServeHTTP(w, r)
+		case MailboxServiceCallProcedure:
+			mailboxServiceCallHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedMailboxServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedMailboxServiceHandler struct{}
+
+func (UnimplementedMailboxServiceHandler) OpenMailbox(context.Context, *connect.Request[v1.OpenMailboxRequest]) (*connect.Response[v1.OpenMailboxResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.MailboxService.OpenMailbox is not implemented"))
+}
+
+func (UnimplementedMailboxServiceHandler) Resolve(context.Context, *connect.Request[v1.ResolveRequest]) (*connect.Response[v1.ResolveResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.MailboxService.Resolve is not implemented"))
+}
+
+func (UnimplementedMailboxServiceHandler) Send(context.Context, *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.MailboxService.Send is not implemented"))
+}
+
+func (UnimplementedMailboxServiceHandler) Call(context.Context, *connect.Request[v1.CallRequest]) (*connect.Response[v1.CallResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nefele.v1.MailboxService.Call is not implemented"))
 }

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	nefele "github.com/nefele/nefele/sdk"
+)
+
+// defaultMessageTimeout bounds send's wait for room and call's for a reply.
+const defaultMessageTimeout = 5 * time.Second
+
+// dialRelay returns a client whose Send and Call go through its agent:
+// the CLI may run where the cluster's processes cannot be reached.
+func (c *cli) dialRelay() (*nefele.Client, error) {
+	client, err := nefele.Dial(c.addr, nefele.WithToken(c.getenv(nefele.EnvToken)), nefele.WithRelay())
+	if err != nil {
+		return nil, usageErr(nil, "invalid --addr %q: use HOST:PORT, like %s, or http://HOST:PORT", c.addr, nefele.DefaultAddr)
+	}
+	return client, nil
+}
+
+func messageArgs(cmd *cobra.Command, args []string) error {
+	if len(args) != 2 {
+		return usageErr(cmd, "%s: want TARGET MESSAGE (a GPID or registered name, and the message)", cmd.Name())
+	}
+	return checkUTF8(args)
+}
+
+func (c *cli) newSendCmd() *cobra.Command {
+	var failFast bool
+	timeout := defaultMessageTimeout
+	cmd := &cobra.Command{
+		Use:   "send [--fail-fast] [--timeout DUR] TARGET MESSAGE",
+		Short: "Put a message in the mailbox of a process",
+		Long: `send puts MESSAGE in the mailbox of TARGET (a GPID, a registered name, or the
+name of a single process), through the agent. When the mailbox is full it
+waits for room up to --timeout, or fails at once with --fail-fast. Delivery
+is at most once: success means the message left for a live mailbox.`,
+		Args: messageArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := c.dialRelay()
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			return client.Send(ctx, args[0], []byte(args[1]), nefele.SendOptions{FailFast: failFast})
+		},
+	}
+	cmd.Flags().BoolVar(&failFast, "fail-fast", false, "fail at once when the mailbox is full, instead of waiting")
+	cmd.Flags().Var(&durationValue{p: &timeout}, "timeout", "how long to wait for room (default 5s)")
+	return cmd
+}
+
+func (c *cli) newCallCmd() *cobra.Command {
+	timeout := defaultMessageTimeout
+	cmd := &cobra.Command{
+		Use:   "call [--timeout DUR] TARGET MESSAGE",
+		Short: "Send a request to a process and print its reply",
+		Long: `call sends MESSAGE to TARGET (a GPID, a registered name, or the name of a
+single process) as a call, through the agent, and prints the reply. It fails
+when no reply comes within --timeout, and at once when the callee ends.`,
+		Args: messageArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := c.dialRelay()
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			reply, err := client.Call(ctx, args[0], []byte(args[1]))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "%s\n", reply)
+			return nil
+		},
+	}
+	cmd.Flags().Var(&durationValue{p: &timeout}, "timeout", "how long to wait for the reply (default 5s)")
+	return cmd
+}
