@@ -61,3 +61,31 @@ func TestPartitionReleasesPrimitives(t *testing.T) {
 	t.Logf("lapsed %s after the partition (lease TTL 3s)", time.Since(start).Round(100*time.Millisecond))
 	c.net.Heal(cut)
 }
+
+// TestCallToCutOffNode calls a process on a node that is then cut off: no
+// connection breaks (no FIN crosses a partition), yet the call fails with
+// "no such process" once the majority marks the callee lost, long before
+// its timeout.
+func TestCallToCutOffNode(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	const cut, major = 3, 1
+	echo := testcluster.Build(t, "./examples/echo")
+	if r := c.cli(major, major, "run", "--node", node(cut), "--restart", "never", "--", echo, "echo1"); r.Code != 0 {
+		t.Fatalf("run echo on %s: %s", node(cut), r.Stderr)
+	}
+	eventually(t, 30*time.Second, "echo1 answers", func() error {
+		if r := c.cli(major, major, "call", "echo1", "ping"); r.Stdout != "ping\n" {
+			return fmt.Errorf("call: code %d %q %q", r.Code, r.Stdout, r.Stderr)
+		}
+		return nil
+	})
+	c.net.Partition(cut)
+	defer c.net.Heal(cut)
+	start := time.Now()
+	r := c.cli(major, major, "call", "--timeout", "60s", "echo1", "are you there")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "no such process") {
+		t.Fatalf("call to a cut-off callee: code %d %q %q, want no such process", r.Code, r.Stdout, r.Stderr)
+	}
+	t.Logf("the call failed %s after the partition (lease TTL 3s): %s", time.Since(start).Round(100*time.Millisecond), strings.TrimSpace(r.Stderr))
+}
