@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -103,8 +104,16 @@ func TestPipes(t *testing.T) {
 			return r
 		}
 		cli("run", "--name", "gen", "--node", "n1", "--", "sh", "-c", `for i in $(seq 1 3000); do echo $i; [ $((i % 1000)) -eq 0 ] && sleep 0.05; done`)
-		cli("run", "--name", "sevens", "--node", "n2", "--stdin-from", "gen", "--", "grep", "7")
+		sevens := strings.TrimSpace(cli("run", "--name", "sevens", "--node", "n2", "--stdin-from", "gen", "--", "grep", "7").Stdout)
 		count := strings.TrimSpace(cli("run", "--name", "count", "--node", "n3", "--stdin-from", "sevens", "--", "wc", "-l").Stdout)
+		var rec struct {
+			Spec struct {
+				StdinFrom string `json:"stdin_from"`
+			} `json:"spec"`
+		}
+		if err := json.Unmarshal([]byte(cli("inspect", "count").Stdout), &rec); err != nil || rec.Spec.StdinFrom != sevens {
+			t.Fatalf("inspect count: spec.stdin_from %q (%v), want the GPID of sevens, %s", rec.Spec.StdinFrom, err, sevens)
+		}
 		cli("wait", "count")
 		want := 0
 		for i := 1; i <= 3000; i++ {
