@@ -182,7 +182,7 @@ func (a *Agent) startSupervisor(name string) error {
 		Cgroups: cgroups, NodeID: id,
 		Node: name, LogDir: filepath.Join(a.cfg.DataDir, "logs"), Logs: a.cfg.Logs,
 		Backoff: a.cfg.Backoff, Record: a.record, Logger: a.log, RotateEvery: a.cfg.RotateEvery,
-		Extra: a.processEnv,
+		Extra: a.processEnv, Feed: a.feed,
 	})
 	if err != nil {
 		return err

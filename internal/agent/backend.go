@@ -53,6 +53,14 @@ func (a *Agent) Spawn(ctx context.Context, name string, replicas int, spec model
 	if err := spec.Validate(group); err != nil {
 		return nil, err
 	}
+	if spec.StdinFrom != "" {
+		// Resolved once: restarts and replacements read the same writer.
+		src, err := a.stdinSource(ctx, spec.StdinFrom)
+		if err != nil {
+			return nil, err
+		}
+		spec.StdinFrom = string(src)
+	}
 	n := max(replicas, 1)
 	picks, err := a.place(spec, name, n)
 	if err != nil {

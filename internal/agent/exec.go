@@ -15,6 +15,9 @@ import (
 // starts it here, wired to the caller's stream.
 func (a *Agent) Exec(ctx context.Context, spec model.Spec, opts apiserver.ExecOptions) (apiserver.ExecSession, model.Process, error) {
 	spec.Restart, spec.MaxRestarts = model.RestartNever, 0
+	if spec.StdinFrom != "" {
+		return nil, model.Process{}, model.Invalid(spec.StdinFrom, "stdin from "+spec.StdinFrom+": exec wires stdin to its caller; use run for a process that reads another's stdout")
+	}
 	if err := spec.Validate(false); err != nil {
 		return nil, model.Process{}, err
 	}

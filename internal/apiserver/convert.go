@@ -75,7 +75,7 @@ func specFromWire(s *nefelev1.Spec) (model.Spec, error) {
 		MaxRestarts: int(s.MaxRestarts), StopSignal: s.StopSignal,
 		StopTimeout: time.Duration(s.StopTimeoutMs) * time.Millisecond,
 		Resources:   res,
-		Constraints: cons, Node: s.Node, Ports: s.Ports,
+		Constraints: cons, Node: s.Node, Ports: s.Ports, StdinFrom: s.StdinFrom,
 	}, nil
 }
 
@@ -91,7 +91,7 @@ func specToWire(s model.Spec) *nefelev1.Spec {
 	w := &nefelev1.Spec{
 		Command: s.Command, Env: s.Env, Workdir: s.Workdir, Restart: restartToWire(s.Restart),
 		MaxRestarts: int32(s.MaxRestarts), StopSignal: s.StopSignal, StopTimeoutMs: s.StopTimeout.Milliseconds(),
-		Constraints: cons, Node: s.Node, Ports: s.Ports,
+		Constraints: cons, Node: s.Node, Ports: s.Ports, StdinFrom: s.StdinFrom,
 	}
 	if s.Resources.CPUMilli > 0 {
 		w.Cpu = model.FormatCPU(s.Resources.CPUMilli)

@@ -153,7 +153,7 @@ func (c *cli) newInspectCmd() *cobra.Command {
 		Long: `inspect prints the records the target resolves to as JSON, whatever -o says:
 one object for one process, an array for a group. Each has the keys of
 "ps -o json" and next_restart_at, failure and spec (command, env, workdir,
-restart, max_restarts, stop_signal, stop_timeout_ms).`,
+restart, max_restarts, stop_signal, stop_timeout_ms, stdin_from).`,
 		Args: targetArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			procs, err := c.callTarget(cmd.Context(), args[0], (*nefele.Client).Get)
@@ -189,6 +189,7 @@ type specJSON struct {
 	MaxRestarts   int32    `json:"max_restarts"`
 	StopSignal    string   `json:"stop_signal"`
 	StopTimeoutMs int64    `json:"stop_timeout_ms"`
+	StdinFrom     string   `json:"stdin_from"`
 }
 
 func toInspectJSON(p *nefele.Process) inspectJSON {
@@ -198,7 +199,7 @@ func toInspectJSON(p *nefele.Process) inspectJSON {
 		Spec: specJSON{
 			Command: nonNil(s.GetCommand()), Env: nonNil(s.GetEnv()), Workdir: s.GetWorkdir(),
 			Restart: restartWord(s.GetRestart()), MaxRestarts: s.GetMaxRestarts(),
-			StopSignal: s.GetStopSignal(), StopTimeoutMs: s.GetStopTimeoutMs(),
+			StopSignal: s.GetStopSignal(), StopTimeoutMs: s.GetStopTimeoutMs(), StdinFrom: s.GetStdinFrom(),
 		},
 	}
 }

@@ -30,6 +30,7 @@ type runFlags struct {
 	stopTimeout time.Duration
 	place       placeFlags
 	ports       []string
+	stdinFrom   string
 }
 
 func (c *cli) newRunCmd() *cobra.Command {
@@ -42,6 +43,13 @@ a line, as soon as it runs; with -o json it prints their records instead.
 
 Flags stop at the command: "nefele run --name web python -m http.server" needs
 no --, but -- makes the intent plain.
+
+With --stdin-from, CMD reads on its stdin the stdout of another process, on
+any node, from its first byte and as it comes, and reads EOF once that
+process has ended for good: stages of a pipeline on different nodes.
+
+  nefele run --name gen -- seq 1000000
+  nefele run --name sum --stdin-from gen -- awk '{s+=$1} END {print s}'
 
 When a process cannot start, its GPID is printed all the same, the error goes
 to stderr and run exits 127 (command not found), 126 (not executable) or 1.`,
@@ -62,6 +70,7 @@ to stderr and run exits 127 (command not found), 126 (not executable) or 1.`,
 	fl.StringVar(&f.stopSignal, "stop-signal", "", "`SIG` that stop sends first, like TERM or INT (default TERM)")
 	fl.Var(&durationValue{p: &f.stopTimeout}, "stop-timeout", "grace between the stop signal and SIGKILL (default 10s)")
 	fl.StringArrayVar(&f.ports, "port", nil, "a TCP port `NAME` the process listens on: it gets a free port in NEFELE_PORT_<NAME>, published once it accepts (repeatable)")
+	fl.StringVar(&f.stdinFrom, "stdin-from", "", "feed the stdout of the process `GPID|NAME` to stdin, from its first byte, following it; EOF once it has ended")
 	f.place.add(cmd)
 	return cmd
 }
@@ -75,7 +84,7 @@ func (c *cli) run(cmd *cobra.Command, f *runFlags, args []string) error {
 		MaxRestarts: int32(f.maxRestarts), StopSignal: f.stopSignal, StopTimeoutMs: f.stopTimeout.Milliseconds(),
 	}
 	f.place.apply(spec)
-	spec.Ports = f.ports
+	spec.Ports, spec.StdinFrom = f.ports, f.stdinFrom
 	client, err := c.dial()
 	if err != nil {
 		return err

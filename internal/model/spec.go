@@ -24,6 +24,10 @@ type Spec struct {
 	// Ports names the TCP ports the process listens on; each gets a free
 	// port, in NEFELE_PORT_<NAME>.
 	Ports []string `json:"ports,omitempty"`
+	// StdinFrom names the process whose stdout feeds this one's stdin: a
+	// GPID or a name as asked, the GPID it resolved to once Spawn has
+	// resolved it. Empty means /dev/null.
+	StdinFrom string `json:"stdin_from,omitempty"`
 }
 
 var portRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)

@@ -48,10 +48,12 @@ type proc struct {
 	rec model.Process
 
 	// Owned by the owner goroutine.
-	pidfd  *os.File
-	child  bool           // the process is our child (we reap it and know its status)
-	cg     *isolate.Group // the process's cgroup, nil when none is set
-	attach *attachment
+	pidfd    *os.File
+	child    bool           // the process is our child (we reap it and know its status)
+	cg       *isolate.Group // the process's cgroup, nil when none is set
+	attach   *attachment
+	feedW    *os.File           // the write end of the stdin pipe of the run starting, until it is fed
+	stopFeed context.CancelFunc // ends the feeding of the current run; nil when not fed
 }
 
 // step is one phase of a process's life; it returns the next, or nil at the end.
@@ -242,6 +244,7 @@ func (p *proc) spawn(rec model.Process) (int, error) {
 		return 0, fmt.Errorf("%w: %s: open output: %v", model.ErrStart, rec.GPID, err)
 	}
 	defer closeFiles(closeAfter)
+	defer p.dropFeed() // a run that does not start is not fed
 	pidfd := -1
 	sys := &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd}
 	if cgfd := p.cgroup(rec.GPID); cgfd >= 0 {
@@ -272,6 +275,7 @@ func (p *proc) spawn(rec model.Process) (int, error) {
 	syscall.SetNonblock(pidfd, true)
 	p.pidfd, p.child = os.NewFile(uintptr(pidfd), "pidfd:"+strconv.Itoa(pid)), true
 	p.attach.startCopying(p)
+	p.startFeed(rec)
 	return pid, nil
 }
 
@@ -307,7 +311,51 @@ func (p *proc) stdio(rec model.Process) (files, closeAfter []*os.File, err error
 	if p.attach != nil {
 		return p.attach.open(pair)
 	}
-	return []*os.File{p.sup.null, pair.out, pair.err}, []*os.File{pair.out, pair.err}, nil
+	if rec.Spec.StdinFrom == "" || p.sup.cfg.Feed == nil {
+		return []*os.File{p.sup.null, pair.out, pair.err}, []*os.File{pair.out, pair.err}, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		closeFiles([]*os.File{pair.out, pair.err})
+		return nil, nil, fmt.Errorf("stdin pipe: %w", err)
+	}
+	p.feedW = w
+	return []*os.File{r, pair.out, pair.err}, []*os.File{r, pair.out, pair.err}, nil
+}
+
+// startFeed has Config.Feed write the stdin of the run just started, if it
+// has a stdin pipe, until Feed returns or the run ends; then the pipe is
+// closed. Closing it when the run ends also frees a Write that blocks on a
+// pipe the process's leftovers hold but will never read.
+func (p *proc) startFeed(rec model.Process) {
+	w := p.feedW
+	if w == nil {
+		return
+	}
+	p.feedW = nil
+	ctx, cancel := context.WithCancel(p.sup.ctx)
+	p.stopFeed = cancel
+	context.AfterFunc(ctx, func() { w.Close() })
+	p.sup.wg.Go(func() {
+		defer w.Close()
+		p.sup.cfg.Feed(ctx, rec, w)
+	})
+}
+
+// dropFeed closes the write end of a stdin pipe that was never fed.
+func (p *proc) dropFeed() {
+	if p.feedW != nil {
+		p.feedW.Close()
+		p.feedW = nil
+	}
+}
+
+// endFeed ends the feeding of the run that ended, if it was fed.
+func (p *proc) endFeed() {
+	if p.stopFeed != nil {
+		p.stopFeed()
+		p.stopFeed = nil
+	}
 }
 
 // logFiles opens the log files of rec, taking a new pair from the pool for
@@ -418,6 +466,7 @@ func (p *proc) ended(pid int, pending []command) step {
 	}
 	p.pidfd.Close()
 	p.pidfd = nil
+	p.endFeed()
 	p.attach.finish()
 	return p.exited(ex, pending, "")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -48,6 +49,16 @@ type Config struct {
 	// Cgroups, when enabled, holds each process in a cgroup of its own so
 	// that signals and stops reach every descendant.
 	Cgroups *isolate.Tracker
+	// Feed writes the stdin of each run of a process whose spec has
+	// StdinFrom. The process gets the read end of a pipe; Feed is called
+	// with the write end, in a goroutine of its own, once the run has
+	// started, and the pipe is closed (EOF to the process) when Feed
+	// returns. ctx is done when the run ends or at Shutdown, and a Write
+	// fails once the process reads no more (EPIPE); Feed must return then.
+	// Without Feed such a process reads /dev/null, like any other. An
+	// adopted process is not fed: its stdin went with the agent that
+	// started it.
+	Feed func(ctx context.Context, rec model.Process, w io.Writer)
 }
 
 // Supervisor runs the processes of one node. Use New, then Shutdown.
@@ -183,6 +194,10 @@ func (s *Supervisor) Adopt(ctx context.Context, rec model.Process) (bool, error)
 			s.wg.Add(1)
 			go p.own(nil, nil)
 			s.log.Info("adopted", "gpid", rec.GPID, "pid", rec.PID)
+			if rec.Spec.StdinFrom != "" {
+				s.log.Warn("adopted a process whose stdin was fed by the previous agent: the pipe closed with that agent, so the process read EOF after what it had been given; it is not fed again (its next run is, from the first byte)",
+					"gpid", rec.GPID, "stdin_from", rec.Spec.StdinFrom)
+			}
 			return true, nil
 		}
 	}

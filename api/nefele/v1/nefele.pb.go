@@ -1042,7 +1042,14 @@ type Spec struct {
 	// allocates a free port on its node's advertised address and gives it as
 	// NEFELE_PORT_<NAME> (upper case); once the port accepts connections it
 	// is published (see PortService), for as long as the process runs.
-	Ports         []string `protobuf:"bytes,12,rep,name=ports,proto3" json:"ports,omitempty"`
+	Ports []string `protobuf:"bytes,12,rep,name=ports,proto3" json:"ports,omitempty"`
+	// stdin_from feeds the stdout of another process, given by GPID or name,
+	// to the process's stdin: from its first byte, following it live, across
+	// nodes, with EOF once that process has ended for good and all of its
+	// output was delivered. Spawn resolves a name to the GPID it holds then and
+	// keeps the GPID, so that restarts and reschedules read the same process;
+	// each run reads from the first byte again. Empty means /dev/null.
+	StdinFrom     string `protobuf:"bytes,13,opt,name=stdin_from,json=stdinFrom,proto3" json:"stdin_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1159,6 +1166,13 @@ func (x *Spec) GetPorts() []string {
 		return x.Ports
 	}
 	return nil
+}
+
+func (x *Spec) GetStdinFrom() string {
+	if x != nil {
+		return x.StdinFrom
+	}
+	return ""
 }
 
 // Process is one record of the process table.
@@ -6257,7 +6271,7 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\"R\n" +
 	"\vErrorDetail\x12)\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x11.nefele.v1.ReasonR\x06reason\x12\x18\n" +
-	"\asubject\x18\x02 \x01(\tR\asubject\"\xe2\x02\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\"\x81\x03\n" +
 	"\x04Spec\x12\x18\n" +
 	"\acommand\x18\x01 \x03(\tR\acommand\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x18\n" +
@@ -6272,7 +6286,9 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\vconstraints\x18\n" +
 	" \x03(\tR\vconstraints\x12\x12\n" +
 	"\x04node\x18\v \x01(\tR\x04node\x12\x14\n" +
-	"\x05ports\x18\f \x03(\tR\x05ports\"\x87\x04\n" +
+	"\x05ports\x18\f \x03(\tR\x05ports\x12\x1d\n" +
+	"\n" +
+	"stdin_from\x18\r \x01(\tR\tstdinFrom\"\x87\x04\n" +
 	"\aProcess\x12\x12\n" +
 	"\x04gpid\x18\x01 \x01(\tR\x04gpid\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
