@@ -24,6 +24,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	nefelev1 "github.com/nefele/nefele/api/nefele/v1"
 	"github.com/nefele/nefele/internal/testcluster"
 	nefele "github.com/nefele/nefele/sdk"
 )
@@ -359,6 +361,16 @@ func benchCommand(p placement, end int, role string) *exec.Cmd {
 // one: the baselines pay what managed processes pay.
 func ownSession() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
 
+// benchRoleSpec runs the test binary in a bench role as a managed process,
+// as end of p.
+func benchRoleSpec(p placement, end int, role string) *nefele.Spec {
+	exe, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	return &nefele.Spec{Command: p.pin(end, exe), Env: []string{envBenchRole + "=" + role}}
+}
+
 // startTCPServer starts a tcp-serve process on loopback as end 0 of p,
 // stopped at b's cleanup, and returns its address.
 func startTCPServer(b testing.TB, p placement) string {
@@ -636,4 +648,99 @@ func BenchmarkIPCBaselines(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// BenchmarkDialBulk sends bulkBytes over a connection from the SDK's Dial,
+// from a managed process on agent n2 to a managed process on n1 listening
+// on its named port, beside the same client and server programs as plain
+// OS processes over loopback TCP: bulkRounds transfers of each,
+// interleaved, under each placement (the server is end 0; the agents are
+// not pinned). It reports the medians in MB/s and their ratio.
+func BenchmarkDialBulk(b *testing.B) {
+	agents := testcluster.Start(b, 2)
+	c := agents[0].Client()
+	for _, p := range ipcPlacements {
+		b.Run(p.Name, func(b *testing.B) {
+			p.skipUnless(b)
+			dialBulk(b, c, p)
+		})
+	}
+}
+
+func dialBulk(b *testing.B, c *nefele.Client, p placement) {
+	ctx := ctxB(b)
+	name := "bulk-" + p.Name
+	spec := benchRoleSpec(p, 0, "tcp-serve port:data")
+	spec.Ports, spec.Node = []string{"data"}, "n1"
+	srv, err := c.Spawn(ctx, spec, nefele.SpawnOptions{Name: name})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Stop(ctx, srv[0].Gpid, time.Second)
+	waitPublished(b, c, name)
+	addr := startTCPServer(b, p)
+	send := fmt.Sprintf("tcp-send %%s %d %d", bulkChunk, bulkBytes/bulkChunk)
+	var dial, raw []float64
+	for range bulkRounds {
+		raw = append(raw, runBenchEnd(b, p, fmt.Sprintf(send, addr)).mbPerSecond())
+		dial = append(dial, runManagedEnd(b, c, p, "n2", fmt.Sprintf(send, "dial:"+name+"/data")).mbPerSecond())
+	}
+	b.Logf("MB/s per round, Dial %.0f, raw TCP %.0f", dial, raw)
+	d, r := medianOf(dial), medianOf(raw)
+	b.ReportMetric(d, "dial-MB/s")
+	b.ReportMetric(r, "tcp-MB/s")
+	b.ReportMetric(d/r, "dial-x-tcp")
+	b.ReportMetric(0, "ns/op")
+}
+
+// waitPublished waits until service publishes an endpoint.
+func waitPublished(b *testing.B, c *nefele.Client, service string) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if eps, err := c.Ports(ctxB(b), service); err == nil && len(eps) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s publishes no port after 30 s", service)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runManagedEnd runs the test binary in role as a managed process on node,
+// as end 1 of p, waits for it to exit and returns the result it logged.
+func runManagedEnd(b *testing.B, c *nefele.Client, p placement, node, role string) ipcResult {
+	b.Helper()
+	ctx := ctxB(b)
+	spec := benchRoleSpec(p, 1, role)
+	spec.Node = node
+	procs, err := c.Spawn(ctx, spec, nefele.SpawnOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gpid := procs[0].Gpid
+	end, err := c.Wait(ctx, gpid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	if err := c.Logs(ctx, gpid, nefele.LogsOptions{}, &stdout, &stderr); err != nil {
+		b.Fatalf("logs of %s: %v", gpid, err)
+	}
+	if end[0].State != nefelev1.State_STATE_EXITED || end[0].ExitCode != 0 {
+		b.Fatalf("%s (%s): %s, exit %d\n%s", role, gpid, end[0].State, end[0].ExitCode, stderr.String())
+	}
+	r, err := parseResult(stdout.String())
+	if err != nil {
+		b.Fatalf("%s (%s): %v", role, gpid, err)
+	}
+	return r
+}
+
+// medianOf returns the median of xs (the upper one of an even count).
+func medianOf(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
