@@ -41,9 +41,11 @@ import (
 )
 
 const (
-	// ipcRoundTrips round trips are timed per ping-pong figure, after
-	// ipcWarmups untimed ones.
-	ipcRoundTrips = 10000
+	// ipcRounds rounds of each baseline figure are taken, interleaved.
+	ipcRounds = 3
+	// ipcRoundTrips round trips are timed per ping-pong, after ipcWarmups
+	// untimed ones.
+	ipcRoundTrips = 5000
 	ipcWarmups    = 1000
 	// ipcOneWayMessages messages of ipcMessageSize bytes are sent per
 	// one-way figure, after ipcOneWayWarmups untimed ones.
@@ -619,35 +621,58 @@ func reportRTT(b *testing.B, name string, l latencies) {
 // against, under each placement: raw loopback TCP between two OS
 // processes (ping-pong of 64 B and 1 KiB, one-way 1 KiB messages, bulk),
 // and Erlang/OTP distribution between two nodes (ping-pong, one-way 1 KiB
-// messages) with their ratios to raw TCP. Without Erlang it logs why and
+// messages) with their ratios to raw TCP. It takes ipcRounds rounds of
+// every figure, interleaved: the round trips of all rounds are pooled, the
+// rates are the median of the rounds'. Without Erlang it logs why and
 // reports the TCP figures alone.
 func BenchmarkIPCBaselines(b *testing.B) {
 	for _, p := range append(ipcPlacements, unpinned) {
 		b.Run(p.Name, func(b *testing.B) {
 			p.skipUnless(b)
-			tcp64 := tcpPingPong(b, p, 64, ipcRoundTrips)
-			tcp1k := tcpPingPong(b, p, ipcMessageSize, ipcRoundTrips)
-			reportRTT(b, "tcp-rtt-64B", tcp64)
-			reportRTT(b, "tcp-rtt-1KiB", tcp1k)
-			tcpMsgs := tcpOneWay(b, p, ipcMessageSize, ipcOneWayMessages)
-			b.ReportMetric(tcpMsgs, "tcp-oneway-1KiB-msgs/s")
-			b.ReportMetric(tcpBulk(b, p, bulkBytes), "tcp-bulk-MB/s")
-			if e, err := startErlang(b, p); err != nil {
+			e, err := startErlang(b, p)
+			if err != nil {
 				b.Logf("no Erlang figures: %v", err)
-			} else {
-				erl64 := e.pingPong(b, 64, ipcRoundTrips)
-				erl1k := e.pingPong(b, ipcMessageSize, ipcRoundTrips)
-				reportRTT(b, "erlang-rtt-64B", erl64)
-				reportRTT(b, "erlang-rtt-1KiB", erl1k)
-				b.ReportMetric(float64(erl64.median())/float64(tcp64.median()), "erlang-rtt-64B-x-tcp")
-				b.ReportMetric(float64(erl1k.median())/float64(tcp1k.median()), "erlang-rtt-1KiB-x-tcp")
-				erlMsgs := e.oneWay(b, ipcMessageSize, ipcOneWayMessages)
-				b.ReportMetric(erlMsgs, "erlang-oneway-1KiB-msgs/s")
-				b.ReportMetric(erlMsgs/tcpMsgs, "erlang-oneway-x-tcp")
+			}
+			var tcp, erl baselineFigures
+			for range ipcRounds {
+				tcp.add(tcpPingPong(b, p, 64, ipcRoundTrips), tcpPingPong(b, p, ipcMessageSize, ipcRoundTrips),
+					tcpOneWay(b, p, ipcMessageSize, ipcOneWayMessages))
+				tcp.bulk = append(tcp.bulk, tcpBulk(b, p, bulkBytes))
+				if e != nil {
+					erl.add(e.pingPong(b, 64, ipcRoundTrips), e.pingPong(b, ipcMessageSize, ipcRoundTrips),
+						e.oneWay(b, ipcMessageSize, ipcOneWayMessages))
+				}
+			}
+			tcp.report(b, "tcp")
+			b.ReportMetric(medianOf(tcp.bulk), "tcp-bulk-MB/s")
+			if e != nil {
+				erl.report(b, "erlang")
+				b.ReportMetric(float64(erl.rtt64.median())/float64(tcp.rtt64.median()), "erlang-rtt-64B-x-tcp")
+				b.ReportMetric(float64(erl.rtt1k.median())/float64(tcp.rtt1k.median()), "erlang-rtt-1KiB-x-tcp")
+				b.ReportMetric(medianOf(erl.oneWay)/medianOf(tcp.oneWay), "erlang-oneway-x-tcp")
 			}
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// baselineFigures gathers the rounds of one baseline: round trips of 64 B
+// and 1 KiB, one-way 1 KiB messages per second and bulk MB/s.
+type baselineFigures struct {
+	rtt64, rtt1k latencies
+	oneWay, bulk []float64
+}
+
+func (f *baselineFigures) add(rtt64, rtt1k latencies, oneWay float64) {
+	f.rtt64 = append(f.rtt64, rtt64...)
+	f.rtt1k = append(f.rtt1k, rtt1k...)
+	f.oneWay = append(f.oneWay, oneWay)
+}
+
+func (f *baselineFigures) report(b *testing.B, name string) {
+	reportRTT(b, name+"-rtt-64B", f.rtt64)
+	reportRTT(b, name+"-rtt-1KiB", f.rtt1k)
+	b.ReportMetric(medianOf(f.oneWay), name+"-oneway-1KiB-msgs/s")
 }
 
 // BenchmarkDialBulk sends bulkBytes over a connection from the SDK's Dial,
