@@ -359,8 +359,8 @@ func benchCommand(p placement, end int, role string) *exec.Cmd {
 // ownSession puts a baseline's process in a session (and process group) of
 // its own, as an agent does each managed process. With autogroup
 // scheduling (Debian's default) a session is a scheduling group, and two
-// ends in two groups sharing one CPU move about a fifth less than two in
-// one: the baselines pay what managed processes pay.
+// ends in two groups sharing one CPU move about 15% less than two in one:
+// the baselines pay what managed processes pay.
 func ownSession() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
 
 // benchRoleSpec runs the test binary in a bench role as a managed process,
