@@ -426,7 +426,8 @@ func tcpPingPong(b testing.TB, p placement, size, n int) latencies {
 
 // tcpOneWay sends n messages of size bytes, one write each, from one OS
 // process to another over loopback TCP, placed by p (the receiver is end
-// 0), and returns the messages received per second.
+// 0), after a first connection of ipcOneWayWarmups messages, and returns
+// the messages received per second.
 func tcpOneWay(b testing.TB, p placement, size, n int) float64 {
 	b.Helper()
 	addr := startTCPServer(b, p)
