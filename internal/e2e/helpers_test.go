@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(envRole); role != "" {
 		os.Exit(runRole(role))
 	}
+	if role := os.Getenv(envBenchRole); role != "" {
+		os.Exit(runBenchRole(role))
+	}
 	testcluster.Main(m)
 }
 

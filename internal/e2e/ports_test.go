@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -171,5 +172,60 @@ func TestDialAfterReschedule(t *testing.T) {
 	eps, _ := c.Ports(ctx, "moving")
 	if len(eps) != 1 || eps[0].Node == "n3" || eps[0].Gpid+"\n" != got {
 		t.Fatalf("endpoints after the reschedule: %v (dial reached %q)", eps, got)
+	}
+}
+
+// TestForwardHTTP: nefele forward GROUP/PORT 0 picks a local port and
+// carries a real client's requests to the group's replicas, here
+// python3's http.server reached with curl.
+func TestForwardHTTP(t *testing.T) {
+	for _, tool := range []string{"python3", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	a := testcluster.StartAgent(t)
+	c := a.Client()
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	const page = "served through nefele forward\n"
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := sh(`exec python3 -m http.server --bind 127.0.0.1 "$NEFELE_PORT_HTTP"`)
+	spec.Ports, spec.Workdir = []string{"http"}, dir
+	procs := spawn(t, c, nefele.SpawnOptions{Name: "web", Replicas: 2}, spec)
+	eventually(t, "both replicas' ports are published", func() bool {
+		eps, _ := c.Ports(ctx, "web")
+		return len(eps) == 2
+	})
+	fwd := exec.Command(testcluster.Binary(t), "forward", "web/http", "0")
+	fwd.Env = append(os.Environ(), nefele.EnvAddr+"="+a.Addr)
+	var fout, ferr testcluster.SyncBuffer
+	fwd.Stdout, fwd.Stderr = &fout, &ferr
+	if err := fwd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { fwd.Process.Signal(syscall.SIGINT); fwd.Wait() }()
+	eventually(t, "forward listens", func() bool { return strings.Contains(fout.String(), "forwarding ") })
+	local := strings.Fields(fout.String())[1] // forwarding ADDR to web/http
+	curl := func(args ...string) string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, "curl", append([]string{"-sS", "--max-time", "10"}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("curl %v: %v (forward said: %s%s)", args, err, fout.String(), ferr.String())
+		}
+		return string(out)
+	}
+	for range 4 {
+		if got := curl("http://" + local + "/hello.txt"); got != page {
+			t.Fatalf("curl http://%s/hello.txt: %q, want %q", local, got, page)
+		}
+	}
+	for _, p := range procs { // forward dials the replicas in turn
+		eventually(t, p.Gpid+" logs a request", func() bool { return strings.Contains(logsOfT(t, c, p.Gpid), "GET /hello.txt") })
+	}
+	if got := curl("-o", "/dev/null", "-w", "%{http_code}", "http://"+local+"/missing"); got != "404" {
+		t.Fatalf("curl of a missing page through forward: status %s, want 404", got)
 	}
 }
