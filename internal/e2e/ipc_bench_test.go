@@ -151,6 +151,7 @@ func parseResult(out string) (ipcResult, error) {
 //	tcp-serve ADDR|port:NAME         serve connections (see serveConn)
 //	tcp-pingpong TARGET SIZE WARMUP N time N echoed messages of SIZE bytes
 //	tcp-send TARGET SIZE N           time N writes of SIZE bytes, one way
+//	mb-…                             the mailbox ends (see mailboxRole)
 //
 // TARGET is a host:port or dial:SERVICE/PORT, reached with the SDK's Dial.
 func runBenchRole(role string) int {
@@ -167,6 +168,8 @@ func runBenchRole(role string) int {
 		err = printResult(tcpPingPongEnd(args[1], nums[2], nums[3], nums[4]))
 	case args[0] == "tcp-send" && len(args) == 4:
 		err = printResult(tcpSendEnd(args[1], nums[2], nums[3]))
+	case strings.HasPrefix(args[0], "mb-"):
+		err = mailboxRole(args, nums)
 	default:
 		err = errors.New("unknown bench role")
 	}

@@ -177,9 +177,9 @@ func (m *Mailbox) take() *Message {
 	if _, live := m.conns[c]; live && len(m.wanters) == 0 {
 		c.queued -= msg.cost
 		c.owed += msg.cost
-		// Room goes back to its sender in batches, but at once when the
-		// sender runs low or the queue is empty.
-		if c.held < c.window/4 || c.owed >= c.window/4 || m.head == len(m.queue) {
+		// Room goes back to its sender in batches of a quarter of its
+		// window, but at once when the sender runs low.
+		if c.held < c.window/4 || c.owed >= c.window/4 {
 			m.grant(c, c.owed)
 			c.owed = 0
 		}
