@@ -99,12 +99,14 @@ type SendOptions struct {
 // it was received. Send fails with an error matching ErrNoProcess when no
 // live process has that GPID or name (and when the process ends), with
 // ErrTooLarge when the body is over the mailbox's limit, with ErrNoMailbox
-// when the process runs but has opened no mailbox and opts.FailFast is
-// set (else Send waits for it), and with ErrMailboxFull when the mailbox
-// is full and opts.FailFast is set (else Send waits for room).
+// when the process runs but has opened no mailbox, and with ErrMailboxFull
+// when the mailbox has no room: at once when opts.FailFast is set, else
+// when ctx ends before the mailbox opens or has room.
 func (c *Client) Send(ctx context.Context, to string, body []byte, opts SendOptions) error {
 	if c.relay {
-		_, err := c.mailboxes.Send(ctx, connect.NewRequest(&nefelev1.SendRequest{Target: to, Body: body, FailFast: opts.FailFast}))
+		rctx, cancel, ms := relayContext(ctx)
+		defer cancel()
+		_, err := c.mailboxes.Send(rctx, connect.NewRequest(&nefelev1.SendRequest{Target: to, Body: body, FailFast: opts.FailFast, TimeoutMs: ms}))
 		return c.wrapErr(err)
 	}
 	_, err := c.pool().Send(ctx, to, body, opts.FailFast)
@@ -117,11 +119,9 @@ func (c *Client) Send(ctx context.Context, to string, body []byte, opts SendOpti
 // also when the callee's node dies (the agent notices within its lease).
 func (c *Client) Call(ctx context.Context, to string, req []byte) ([]byte, error) {
 	if c.relay {
-		var timeout int64
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = max(1, time.Until(dl).Milliseconds())
-		}
-		res, err := c.mailboxes.Call(ctx, connect.NewRequest(&nefelev1.CallRequest{Target: to, Body: req, TimeoutMs: timeout}))
+		rctx, cancel, ms := relayContext(ctx)
+		defer cancel()
+		res, err := c.mailboxes.Call(rctx, connect.NewRequest(&nefelev1.CallRequest{Target: to, Body: req, TimeoutMs: ms}))
 		if err != nil {
 			return nil, c.wrapErr(err)
 		}
@@ -129,6 +129,26 @@ func (c *Client) Call(ctx context.Context, to string, req []byte) ([]byte, error
 	}
 	resp, _, err := c.pool().Call(ctx, to, req)
 	return resp, messageErr(to, err)
+}
+
+// relayContext returns, for a relayed Send or Call, or a Resolve, ctx's
+// deadline as a timeout for the agent (0: none) and a context that
+// lasts a second longer, so that the agent's answer, which says what it
+// waited for, arrives before the client gives up. Cancelling ctx still
+// cancels it.
+func relayContext(ctx context.Context) (context.Context, context.CancelFunc, int64) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}, 0
+	}
+	ms := max(1, time.Until(dl).Milliseconds())
+	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), dl.Add(time.Second))
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return rctx, func() { stop(); cancel() }, ms
 }
 
 // WithRelay makes the client's Send and Call go through its agent, which
@@ -164,7 +184,9 @@ func (c *Client) closeMailboxes() {
 type resolver struct{ c *Client }
 
 func (r resolver) Resolve(ctx context.Context, target string, wait bool) (mailbox.Route, error) {
-	res, err := r.c.mailboxes.Resolve(ctx, connect.NewRequest(&nefelev1.ResolveRequest{Target: target, Wait: wait}))
+	rctx, cancel, ms := relayContext(ctx)
+	defer cancel()
+	res, err := r.c.mailboxes.Resolve(rctx, connect.NewRequest(&nefelev1.ResolveRequest{Target: target, Wait: wait, TimeoutMs: ms}))
 	if err != nil {
 		return mailbox.Route{}, r.c.wrapErr(err)
 	}

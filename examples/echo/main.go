@@ -1,9 +1,10 @@
 // Command echo registers the name given as its first argument and answers
 // every Call with the bytes it was sent; a plain message it prints.
 //
-//	nefele run -- echo echo1
-//	nefele call echo1 hello      # prints hello, from any node
-//	nefele send echo1 hi         # echo1's log shows "from -: hi"
+//	go build ./examples/echo
+//	nefele run -- $PWD/echo echo1   # prints its GPID, say p1 (a relative path is the agent's)
+//	nefele call echo1 hello         # prints hello, from any node
+//	nefele send echo1 hi            # `nefele logs p1` shows "from -: hi"
 package main
 
 import (

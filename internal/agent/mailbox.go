@@ -78,7 +78,8 @@ func (a *Agent) ResolveMailbox(ctx context.Context, caller *model.Process, targe
 		})
 		cancel()
 		if ctx.Err() != nil {
-			return mailbox.Route{}, 0, fmt.Errorf("wait for the mailbox of %s: %w", gpid, ctx.Err())
+			return mailbox.Route{}, 0, &model.SubjectError{Subject: target, Err: model.ErrNoMailbox,
+				Msg: fmt.Sprintf("%s runs but opened no mailbox before the deadline: it opens when the program calls Receive, Register or OpenMailbox of the Go SDK", gpid)}
 		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return mailbox.Route{}, 0, err

@@ -457,6 +457,14 @@ func (s mailboxServer) Resolve(ctx context.Context, req *connect.Request[nefelev
 	if err != nil {
 		return nil, toWire(err)
 	}
+	if req.Msg.TimeoutMs < 0 {
+		return nil, toWire(model.Invalid("", fmt.Sprintf("invalid timeout_ms %d: give 0 (the call's deadline) or more", req.Msg.TimeoutMs)))
+	}
+	if req.Msg.TimeoutMs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.Msg.TimeoutMs)*time.Millisecond)
+		defer cancel()
+	}
 	route, limit, err := s.b.ResolveMailbox(ctx, c, req.Msg.Target, req.Msg.Wait)
 	if err != nil {
 		return nil, toWire(err)
@@ -471,6 +479,11 @@ func (s mailboxServer) Send(ctx context.Context, req *connect.Request[nefelev1.S
 	if err != nil {
 		return nil, toWire(err)
 	}
+	ctx, cancel, err := messageTimeout(ctx, req.Msg.TimeoutMs)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	defer cancel()
 	gpid, err := s.b.SendMessage(ctx, c, req.Msg.Target, req.Msg.Body, req.Msg.FailFast)
 	if err != nil {
 		return nil, toWire(err)
@@ -478,8 +491,22 @@ func (s mailboxServer) Send(ctx context.Context, req *connect.Request[nefelev1.S
 	return connect.NewResponse(&nefelev1.SendResponse{Gpid: string(gpid)}), nil
 }
 
-// defaultCallTimeout bounds a relayed Call that names no timeout.
-const defaultCallTimeout = 5 * time.Second
+// messageTimeout bounds a relayed Send or Call by timeout_ms, 5 s when 0.
+func messageTimeout(ctx context.Context, ms int64) (context.Context, context.CancelFunc, error) {
+	if ms < 0 {
+		return nil, nil, model.Invalid("", fmt.Sprintf("invalid timeout_ms %d: give 0 (5 s) or more", ms))
+	}
+	timeout := defaultMessageTimeout
+	if ms > 0 {
+		timeout = time.Duration(ms) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return ctx, cancel, nil
+}
+
+// defaultMessageTimeout bounds a relayed Send's wait, or Call's, that
+// names no timeout.
+const defaultMessageTimeout = 5 * time.Second
 
 // Call implements MailboxService.Call.
 func (s mailboxServer) Call(ctx context.Context, req *connect.Request[nefelev1.CallRequest]) (*connect.Response[nefelev1.CallResponse], error) {
@@ -487,13 +514,10 @@ func (s mailboxServer) Call(ctx context.Context, req *connect.Request[nefelev1.C
 	if err != nil {
 		return nil, toWire(err)
 	}
-	timeout := defaultCallTimeout
-	if req.Msg.TimeoutMs < 0 {
-		return nil, toWire(model.Invalid("", fmt.Sprintf("invalid timeout_ms %d: give 0 (5 s) or more", req.Msg.TimeoutMs)))
-	} else if req.Msg.TimeoutMs > 0 {
-		timeout = time.Duration(req.Msg.TimeoutMs) * time.Millisecond
+	ctx, cancel, err := messageTimeout(ctx, req.Msg.TimeoutMs)
+	if err != nil {
+		return nil, toWire(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	body, gpid, err := s.b.CallMessage(ctx, c, req.Msg.Target, req.Msg.Body)
 	if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,24 +25,52 @@ func (c *cli) dialRelay() (*nefele.Client, error) {
 }
 
 func messageArgs(cmd *cobra.Command, args []string) error {
-	if len(args) != 2 {
-		return usageErr(cmd, "%s: want TARGET MESSAGE (a GPID or registered name, and the message)", cmd.Name())
+	if len(args) != 2 || args[0] == "" {
+		return usageErr(cmd, "%s: want TARGET MESSAGE (a GPID or registered name, and the message, or - to read it from stdin)", cmd.Name())
 	}
 	return checkUTF8(args)
+}
+
+// message returns the MESSAGE argument: - reads it from stdin.
+func (c *cli) message(arg string) ([]byte, error) {
+	if arg != "-" {
+		return []byte(arg), nil
+	}
+	b, err := io.ReadAll(c.stdin)
+	if err != nil {
+		return nil, fmt.Errorf("read the message from stdin: %w", err)
+	}
+	return b, nil
+}
+
+// positive rejects a --timeout of 0, which would fail every call at once.
+func positive(cmd *cobra.Command, timeout time.Duration) error {
+	if timeout <= 0 {
+		return usageErr(cmd, "%s: invalid --timeout 0: want a duration above 0, like 500ms or 10s", cmd.Name())
+	}
+	return nil
 }
 
 func (c *cli) newSendCmd() *cobra.Command {
 	var failFast bool
 	timeout := defaultMessageTimeout
 	cmd := &cobra.Command{
-		Use:   "send [--fail-fast] [--timeout DUR] TARGET MESSAGE",
+		Use:   "send [--fail-fast] [--timeout DUR] TARGET MESSAGE|-",
 		Short: "Put a message in the mailbox of a process",
 		Long: `send puts MESSAGE in the mailbox of TARGET (a GPID, a registered name, or the
-name of a single process), through the agent. When the mailbox is full it
-waits for room up to --timeout, or fails at once with --fail-fast. Delivery
-is at most once: success means the message left for a live mailbox.`,
+name of a single process), through the agent; - reads MESSAGE from stdin.
+When the mailbox is full, or the process has not opened it yet, send waits
+up to --timeout, or fails at once with --fail-fast. Delivery is at most
+once: success means the message left for a live mailbox.`,
 		Args: messageArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positive(cmd, timeout); err != nil {
+				return err
+			}
+			msg, err := c.message(args[1])
+			if err != nil {
+				return err
+			}
 			client, err := c.dialRelay()
 			if err != nil {
 				return err
@@ -49,24 +78,32 @@ is at most once: success means the message left for a live mailbox.`,
 			defer client.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return client.Send(ctx, args[0], []byte(args[1]), nefele.SendOptions{FailFast: failFast})
+			return client.Send(ctx, args[0], msg, nefele.SendOptions{FailFast: failFast})
 		},
 	}
 	cmd.Flags().BoolVar(&failFast, "fail-fast", false, "fail at once when the mailbox is full, instead of waiting")
-	cmd.Flags().Var(&durationValue{p: &timeout}, "timeout", "how long to wait for room (default 5s)")
+	cmd.Flags().Var(&durationValue{p: &timeout}, "timeout", "how long to wait for room or for the mailbox")
 	return cmd
 }
 
 func (c *cli) newCallCmd() *cobra.Command {
 	timeout := defaultMessageTimeout
 	cmd := &cobra.Command{
-		Use:   "call [--timeout DUR] TARGET MESSAGE",
+		Use:   "call [--timeout DUR] TARGET MESSAGE|-",
 		Short: "Send a request to a process and print its reply",
 		Long: `call sends MESSAGE to TARGET (a GPID, a registered name, or the name of a
-single process) as a call, through the agent, and prints the reply. It fails
-when no reply comes within --timeout, and at once when the callee ends.`,
+single process) as a call, through the agent, and prints the reply; - reads
+MESSAGE from stdin. It fails when no reply comes within --timeout, and at
+once when the callee ends.`,
 		Args: messageArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positive(cmd, timeout); err != nil {
+				return err
+			}
+			msg, err := c.message(args[1])
+			if err != nil {
+				return err
+			}
 			client, err := c.dialRelay()
 			if err != nil {
 				return err
@@ -74,7 +111,7 @@ when no reply comes within --timeout, and at once when the callee ends.`,
 			defer client.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			reply, err := client.Call(ctx, args[0], []byte(args[1]))
+			reply, err := client.Call(ctx, args[0], msg)
 			if err != nil {
 				return err
 			}
@@ -82,6 +119,6 @@ when no reply comes within --timeout, and at once when the callee ends.`,
 			return nil
 		},
 	}
-	cmd.Flags().Var(&durationValue{p: &timeout}, "timeout", "how long to wait for the reply (default 5s)")
+	cmd.Flags().Var(&durationValue{p: &timeout}, "timeout", "how long to wait for the reply")
 	return cmd
 }

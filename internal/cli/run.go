@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -84,6 +85,9 @@ func (c *cli) run(cmd *cobra.Command, f *runFlags, args []string) error {
 		MaxRestarts: int32(f.maxRestarts), StopSignal: f.stopSignal, StopTimeoutMs: f.stopTimeout.Milliseconds(),
 	}
 	f.place.apply(spec)
+	if strings.HasPrefix(f.stdinFrom, "-") {
+		return usageErr(cmd, "run: invalid --stdin-from %q: want the GPID or name of the process whose stdout to read", f.stdinFrom)
+	}
 	spec.Ports, spec.StdinFrom = f.ports, f.stdinFrom
 	client, err := c.dial()
 	if err != nil {

@@ -66,6 +66,9 @@ func TestMailboxes(t *testing.T) {
 		if r := agents[1].CLI(nil, "call", "echo1", "hello"); r.Code != 0 || r.Stdout != "hello\n" {
 			t.Fatalf("nefele call: code %d out %q err %q", r.Code, r.Stdout, r.Stderr)
 		}
+		if r := agents[1].CLI(strings.NewReader("from stdin"), "call", "echo1", "-"); r.Code != 0 || r.Stdout != "from stdin\n" {
+			t.Fatalf("nefele call echo1 -: code %d out %q err %q", r.Code, r.Stdout, r.Stderr)
+		}
 		if r := agents[2].CLI(nil, "send", "echo1", "hi there"); r.Code != 0 {
 			t.Fatalf("nefele send: code %d err %q", r.Code, r.Stderr)
 		}
@@ -103,8 +106,17 @@ func TestMailboxes(t *testing.T) {
 		}
 		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
-		if err := c.Send(wctx, plain.Gpid, []byte("x"), nefele.SendOptions{}); err == nil {
-			t.Fatal("a blocking send to a process with no mailbox returned")
+		if err := c.Send(wctx, plain.Gpid, []byte("x"), nefele.SendOptions{}); !errors.Is(err, nefele.ErrNoMailbox) {
+			t.Fatalf("a blocking send to a process with no mailbox: %v, want ErrNoMailbox at the deadline", err)
+		}
+		r := agents[1].CLI(nil, "send", "--timeout", "300ms", plain.Gpid, "x")
+		if r.Code != 1 || !strings.Contains(r.Stderr, "opened no mailbox before the deadline") {
+			t.Fatalf("nefele send to a process with no mailbox: code %d err %q", r.Code, r.Stderr)
+		}
+		for _, args := range [][]string{{"send", "", "x"}, {"send", "--timeout", "0", "echo1", "x"}, {"call", "echo1"}} {
+			if r := agents[1].CLI(nil, args...); r.Code != 2 {
+				t.Fatalf("nefele %q: code %d err %q, want a usage error", args, r.Code, r.Stderr)
+			}
 		}
 	})
 
@@ -132,9 +144,11 @@ func TestMailboxes(t *testing.T) {
 			t.Fatalf("nefele send over the limit: code %d err %q", r.Code, r.Stderr)
 		}
 		// Another sender, through an agent: the bound is the mailbox's.
-		r := agents[1].CLI(nil, "send", "--fail-fast", "full", "one more")
-		if r.Code != 1 || !strings.Contains(r.Stderr, "full") {
-			t.Fatalf("nefele send --fail-fast to a full mailbox: code %d err %q", r.Code, r.Stderr)
+		for _, args := range [][]string{{"--fail-fast"}, {"--timeout", "300ms"}} {
+			r := agents[1].CLI(nil, append(append([]string{"send"}, args...), "full", "one more")...)
+			if r.Code != 1 || !strings.Contains(r.Stderr, "mailbox full") {
+				t.Fatalf("nefele send %s to a full mailbox: code %d err %q", args[0], r.Code, r.Stderr)
+			}
 		}
 	})
 

@@ -200,7 +200,7 @@ func (c *Conn) Call(ctx context.Context, body []byte) ([]byte, error) {
 		c.pmu.Lock()
 		delete(c.pending, id)
 		c.pmu.Unlock()
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("call %s: no reply before the deadline: %w", c.to, ctx.Err())
 	}
 }
 
@@ -247,7 +247,7 @@ func (c *Conn) reserve(ctx context.Context, n int, failFast bool) error {
 		case <-c.room:
 		case <-c.done:
 		case <-ctx.Done():
-			return fmt.Errorf("wait for room in the mailbox of %s: %w", c.to, ctx.Err())
+			return fmt.Errorf("%w: the mailbox of %s had no room for %d bytes before the deadline (%w)", ErrFull, c.to, n, ctx.Err())
 		}
 	}
 }

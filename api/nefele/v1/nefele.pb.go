@@ -5892,8 +5892,11 @@ type ResolveRequest struct {
 	// target is a GPID, a registered name, or the name of a single process.
 	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
 	// wait, when the target runs but has not opened its mailbox yet, waits
-	// for it (until the deadline) instead of failing with REASON_NO_MAILBOX.
-	Wait          bool `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
+	// for it instead of failing with REASON_NO_MAILBOX at once.
+	Wait bool `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
+	// timeout_ms bounds that wait (0: the call's deadline); past it
+	// REASON_NO_MAILBOX fails the call.
+	TimeoutMs     int64 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5940,6 +5943,13 @@ func (x *ResolveRequest) GetWait() bool {
 		return x.Wait
 	}
 	return false
+}
+
+func (x *ResolveRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
 }
 
 type ResolveResponse struct {
@@ -6014,9 +6024,13 @@ type SendRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Target string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
 	Body   []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
-	// fail_fast fails with REASON_MAILBOX_FULL when the mailbox has no room,
-	// instead of waiting (until the deadline) for some.
-	FailFast      bool `protobuf:"varint,3,opt,name=fail_fast,json=failFast,proto3" json:"fail_fast,omitempty"`
+	// fail_fast fails at once with REASON_MAILBOX_FULL when the mailbox has
+	// no room, and with REASON_NO_MAILBOX when the process has opened none,
+	// instead of waiting for room or for the mailbox.
+	FailFast bool `protobuf:"varint,3,opt,name=fail_fast,json=failFast,proto3" json:"fail_fast,omitempty"`
+	// timeout_ms bounds that wait (default 5 s); past it the same reasons
+	// fail the call.
+	TimeoutMs     int64 `protobuf:"varint,4,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6070,6 +6084,13 @@ func (x *SendRequest) GetFailFast() bool {
 		return x.FailFast
 	}
 	return false
+}
+
+func (x *SendRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
 }
 
 type SendResponse struct {
@@ -6579,19 +6600,23 @@ const file_nefele_v1_nefele_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12*\n" +
 	"\x11max_message_bytes\x18\x03 \x01(\x03R\x0fmaxMessageBytes\"\x15\n" +
-	"\x13OpenMailboxResponse\"<\n" +
+	"\x13OpenMailboxResponse\"[\n" +
 	"\x0eResolveRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x12\n" +
-	"\x04wait\x18\x02 \x01(\bR\x04wait\"\x83\x01\n" +
+	"\x04wait\x18\x02 \x01(\bR\x04wait\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\x83\x01\n" +
 	"\x0fResolveResponse\x12\x12\n" +
 	"\x04gpid\x18\x01 \x01(\tR\x04gpid\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06ticket\x18\x03 \x01(\fR\x06ticket\x12*\n" +
-	"\x11max_message_bytes\x18\x04 \x01(\x03R\x0fmaxMessageBytes\"V\n" +
+	"\x11max_message_bytes\x18\x04 \x01(\x03R\x0fmaxMessageBytes\"u\n" +
 	"\vSendRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\x12\x1b\n" +
-	"\tfail_fast\x18\x03 \x01(\bR\bfailFast\"\"\n" +
+	"\tfail_fast\x18\x03 \x01(\bR\bfailFast\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x04 \x01(\x03R\ttimeoutMs\"\"\n" +
 	"\fSendResponse\x12\x12\n" +
 	"\x04gpid\x18\x01 \x01(\tR\x04gpid\"X\n" +
 	"\vCallRequest\x12\x16\n" +
