@@ -261,12 +261,21 @@ func (a *Agent) List(ctx context.Context, all bool) ([]model.Process, error) {
 	return a.store.List(ctx, all)
 }
 
-// Resolve implements apiserver.Backend.
+// Resolve implements apiserver.Backend: a GPID, a process or group name,
+// or else a name a process registered (NameService).
 func (a *Agent) Resolve(ctx context.Context, target string) ([]model.Process, error) {
 	if target == "" {
 		return nil, model.Invalid("", "missing target: give a GPID or a name")
 	}
-	return a.store.Resolve(ctx, target)
+	procs, err := a.store.Resolve(ctx, target)
+	if errors.Is(err, model.ErrNoProcess) && !model.IsGPID(target) && model.ValidateName(target) == nil {
+		if reg, lerr := a.store.Lookup(ctx, target); lerr == nil {
+			if p, _, gerr := a.store.Get(ctx, reg.GPID); gerr == nil {
+				return []model.Process{p}, nil
+			}
+		}
+	}
+	return procs, err
 }
 
 // forEach resolves target and runs fn on each of its processes in parallel,

@@ -37,11 +37,6 @@ const (
 // of replicas) is invalid.
 func (a *Agent) stdinSource(ctx context.Context, target string) (model.GPID, error) {
 	procs, err := a.Resolve(ctx, target)
-	if errors.Is(err, model.ErrNoProcess) && !model.IsGPID(target) {
-		if reg, lerr := a.Lookup(ctx, target); lerr == nil {
-			return reg.GPID, nil
-		}
-	}
 	if err != nil {
 		return "", err
 	}

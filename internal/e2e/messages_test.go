@@ -73,6 +73,10 @@ func TestMailboxes(t *testing.T) {
 			t.Fatalf("nefele send: code %d err %q", r.Code, r.Stderr)
 		}
 		waitLog(t, c, echoProc.Gpid, "from -: hi there")
+		// A registered name is a target of every command, as of send.
+		if r := agents[2].CLI(nil, "logs", "echo1"); r.Code != 0 || !strings.Contains(r.Stdout, "from -: hi there") {
+			t.Fatalf("nefele logs echo1 (a registered name): code %d out %q err %q", r.Code, r.Stdout, r.Stderr)
+		}
 	})
 
 	t.Run("unknown and dead targets", func(t *testing.T) {
