@@ -156,6 +156,30 @@ func TestMailboxes(t *testing.T) {
 		}
 	})
 
+	t.Run("a name follows its process to another node", func(t *testing.T) {
+		ctx := ctxT(t)
+		spawn(t, c, nefele.SpawnOptions{Name: "movers", Replicas: 1}, benchRoleSpec(unpinned, 0, "mb-claim mover"))
+		owner := func() (gpid, node string) {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			g, err := c.Call(cctx, "mover", nil)
+			if err != nil {
+				return "", ""
+			}
+			return string(g), get(t, c, string(g)).Node
+		}
+		var from, node string
+		eventually(t, "mover answers", func() bool { from, node = owner(); return from != "" })
+		if _, err := c.Drain(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Undrain(ctx, node)
+		eventually(t, "mover answers from another node", func() bool {
+			g, n := owner()
+			return g != "" && g != from && n != node
+		})
+	})
+
 	t.Run("callee killed mid-call", func(t *testing.T) {
 		ctx := ctxT(t)
 		hang := spawn(t, c, nefele.SpawnOptions{}, on("n2", roleSpec("hang hang1")))[0]
