@@ -71,7 +71,7 @@ func Open(ctx context.Context, addr, from, to string, ticket []byte) (*Conn, err
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	} else {
-		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	}
 	if _, err := nc.Write(appendFrame(nil, frameHello, 0, false, hello{From: from, To: to, Ticket: ticket}.encode())); err != nil {
 		nc.Close()

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 )
 
 // ErrClosed means the mailbox, or the connection to it, has closed.
@@ -298,10 +299,12 @@ func (c *serverConn) write(frame []byte) error {
 func (m *Mailbox) serve(nc net.Conn) {
 	defer nc.Close()
 	r := bufio.NewReaderSize(nc, 64<<10)
+	nc.SetReadDeadline(time.Now().Add(handshakeTimeout)) // a peer that says nothing goes
 	typ, p, buf, err := readFrame(r, nil, maxHandshake)
 	if err != nil || typ != frameHello {
 		return
 	}
+	nc.SetReadDeadline(time.Time{})
 	h, err := decodeHello(p)
 	if err != nil {
 		return

@@ -71,9 +71,12 @@ const (
 	InitialWindow = 256 << 10
 )
 
-// maxFrame bounds a frame a reader accepts before knowing its peer's
+// maxHandshake bounds a frame a reader accepts before knowing its peer's
 // limit: a hello, a welcome or a reject is small.
 const maxHandshake = 4 << 10
+
+// handshakeTimeout bounds the wait for a peer's first frame.
+const handshakeTimeout = 10 * time.Second
 
 // Ticket returns what authorizes from to send to the mailbox of to, whose
 // key is key. The agent that resolves a target makes it; the mailbox
