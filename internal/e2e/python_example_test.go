@@ -135,3 +135,62 @@ func outputOf(t *testing.T, c *nefele.Client, gpid string) (string, string) {
 	}
 	return out.String(), errOut.String()
 }
+
+// TestPythonMailbox runs examples/python/echo.py, a mailbox in Python's
+// standard library that speaks the protocol of sdk/mailbox: the Go SDK
+// calls it straight, the CLI through an agent, messages arrive in order,
+// and the limits hold.
+func TestPythonMailbox(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not on PATH; the Python example needs it (Debian: apt-get install python3)")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "..", "..", "examples", "python", "echo.py")
+	a := testcluster.StartAgent(t)
+	c := a.Client()
+	ctx := ctxT(t)
+	p := spawn(t, c, nefele.SpawnOptions{}, &nefele.Spec{Command: []string{python, script, "py-echo"},
+		Env: []string{"PYTHONDONTWRITEBYTECODE=1"}})[0]
+	waitLog(t, c, p.Gpid, "registered py-echo as "+p.Gpid)
+	big := make([]byte, 1<<20)
+	big[777] = 7
+	if got, err := c.Call(ctx, "py-echo", big); err != nil || len(got) != len(big) || got[777] != 7 {
+		t.Fatalf("call py-echo with 1 MiB: %d bytes, %v", len(got), err)
+	}
+	if err := c.Send(ctx, "py-echo", make([]byte, 1<<20+1), nefele.SendOptions{}); !errors.Is(err, nefele.ErrTooLarge) {
+		t.Fatalf("send over the limit: %v, want ErrTooLarge", err)
+	}
+	if r := a.CLI(nil, "call", "py-echo", "through an agent"); r.Code != 0 || r.Stdout != "through an agent\n" {
+		t.Fatalf("nefele call py-echo: code %d out %q err %q", r.Code, r.Stdout, r.Stderr)
+	}
+	const n = 2000
+	for i := range n {
+		if err := c.Send(ctx, "py-echo", []byte(strconv.Itoa(i)), nefele.SendOptions{}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	// On the same connection, behind the messages: its reply says they came.
+	if _, err := c.Call(ctx, "py-echo", []byte("done")); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := outputOf(t, c, p.Gpid)
+	var got []string
+	for line := range strings.Lines(out) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "from -: "); ok {
+			got = append(got, rest)
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("echo.py printed %d messages, sent %d", len(got), n)
+	}
+	for i, s := range got {
+		if s != strconv.Itoa(i) {
+			t.Fatalf("message %d printed as %q: out of order", i, s)
+		}
+	}
+	killPid(int(get(t, c, p.Gpid).Pid))
+	eventually(t, "a send to the killed echo.py fails", func() bool {
+		return errors.Is(c.Send(ctx, "py-echo", []byte("x"), nefele.SendOptions{}), nefele.ErrNoProcess)
+	})
+}
