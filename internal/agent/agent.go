@@ -43,6 +43,7 @@ type Agent struct {
 	leaseMu sync.Mutex // guards lease
 	lease   clientv3.LeaseID
 	renewed atomic.Int64                 // when the node lease was last renewed, in Unix ns
+	closing atomic.Bool                  // Shutdown has begun
 	fenced  map[model.GPID]model.Process // stopped by self-fencing; owned by keepNode
 	secret  []byte                       // the cluster's, for process tokens
 
@@ -312,6 +313,7 @@ func (a *Agent) NodeName() string { return a.node.Name }
 // then SIGKILL, and its final state is recorded; then the API, the node
 // lease and etcd stop, and the data dir is unlocked.
 func (a *Agent) Shutdown(ctx context.Context) error {
+	a.closing.Store(true)
 	// Each process gets its own grace and then SIGKILL, so stopping them
 	// ends on its own; ShutdownGrace bounds only what comes after.
 	var err error

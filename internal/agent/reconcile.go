@@ -84,7 +84,9 @@ func (r *reconciler) lead(sess *concurrency.Session) {
 		case <-a.ctx.Done():
 			return
 		case <-sess.Done():
-			a.log.Warn("lost the reconciler's lease")
+			if !a.closing.Load() { // at shutdown the agent gives it up
+				a.log.Warn("lost the reconciler's lease")
+			}
 			return
 		case <-t.C:
 		case <-changed:

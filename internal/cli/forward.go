@@ -44,6 +44,7 @@ until Ctrl-C.`,
 			}
 			go func() { <-ctx.Done(); l.Close() }()
 			fmt.Fprintf(c.stdout, "forwarding %s to %s\n", l.Addr(), args[0])
+			c.warnNoEndpoint(ctx, client, args[0])
 			var wg sync.WaitGroup
 			defer wg.Wait()
 			for {
@@ -87,4 +88,20 @@ func closeWrite(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.CloseWrite()
 	}
+}
+
+// warnNoEndpoint says so when target (SERVICE/PORT) has no live endpoint
+// now: a typo, or a service not up yet, whose connections are refused.
+func (c *cli) warnNoEndpoint(ctx context.Context, client *nefele.Client, target string) {
+	service, port, _ := strings.Cut(target, "/")
+	eps, err := client.Ports(ctx, service)
+	if err != nil {
+		return
+	}
+	for _, e := range eps {
+		if e.Port == port {
+			return
+		}
+	}
+	fmt.Fprintf(c.stderr, "nefele: forward: %s has no live endpoint now (see nefele ports %s); connections are refused until one is up\n", target, service)
 }

@@ -167,7 +167,15 @@ func lookPath(file, workdir string, env []string) (string, error) {
 		if !filepath.IsAbs(path) && workdir != "" {
 			path = filepath.Join(workdir, path)
 		}
-		return file, checkExecutable(file, path)
+		err := checkExecutable(file, path)
+		if se, ok := err.(*model.SubjectError); ok && errors.Is(err, model.ErrNotFound) && !filepath.IsAbs(file) {
+			dir := workdir
+			if dir == "" {
+				dir, _ = os.Getwd()
+			}
+			se.Msg += fmt.Sprintf(" (a relative path is taken from the working directory %s, the agent's unless --workdir: give an absolute path)", dir)
+		}
+		return file, err
 	}
 	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	for _, kv := range env {
