@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -475,11 +476,7 @@ func (s mailboxServer) Resolve(ctx context.Context, req *connect.Request[nefelev
 
 // Send implements MailboxService.Send.
 func (s mailboxServer) Send(ctx context.Context, req *connect.Request[nefelev1.SendRequest]) (*connect.Response[nefelev1.SendResponse], error) {
-	c, err := caller(ctx, s.b, req.Header())
-	if err != nil {
-		return nil, toWire(err)
-	}
-	ctx, cancel, err := messageTimeout(ctx, req.Msg.TimeoutMs)
+	ctx, cancel, c, err := s.relayed(ctx, req.Header(), req.Msg.TimeoutMs)
 	if err != nil {
 		return nil, toWire(err)
 	}
@@ -491,30 +488,9 @@ func (s mailboxServer) Send(ctx context.Context, req *connect.Request[nefelev1.S
 	return connect.NewResponse(&nefelev1.SendResponse{Gpid: string(gpid)}), nil
 }
 
-// messageTimeout bounds a relayed Send or Call by timeout_ms, 5 s when 0.
-func messageTimeout(ctx context.Context, ms int64) (context.Context, context.CancelFunc, error) {
-	if ms < 0 {
-		return nil, nil, model.Invalid("", fmt.Sprintf("invalid timeout_ms %d: give 0 (5 s) or more", ms))
-	}
-	timeout := defaultMessageTimeout
-	if ms > 0 {
-		timeout = time.Duration(ms) * time.Millisecond
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	return ctx, cancel, nil
-}
-
-// defaultMessageTimeout bounds a relayed Send's wait, or Call's, that
-// names no timeout.
-const defaultMessageTimeout = 5 * time.Second
-
 // Call implements MailboxService.Call.
 func (s mailboxServer) Call(ctx context.Context, req *connect.Request[nefelev1.CallRequest]) (*connect.Response[nefelev1.CallResponse], error) {
-	c, err := caller(ctx, s.b, req.Header())
-	if err != nil {
-		return nil, toWire(err)
-	}
-	ctx, cancel, err := messageTimeout(ctx, req.Msg.TimeoutMs)
+	ctx, cancel, c, err := s.relayed(ctx, req.Header(), req.Msg.TimeoutMs)
 	if err != nil {
 		return nil, toWire(err)
 	}
@@ -524,4 +500,26 @@ func (s mailboxServer) Call(ctx context.Context, req *connect.Request[nefelev1.C
 		return nil, toWire(err)
 	}
 	return connect.NewResponse(&nefelev1.CallResponse{Body: body, Gpid: string(gpid)}), nil
+}
+
+// defaultMessageTimeout bounds a relayed Send's wait, or Call's, that
+// names no timeout.
+const defaultMessageTimeout = 5 * time.Second
+
+// relayed returns, for a relayed Send or Call, its caller and ctx bounded
+// by timeout_ms (5 s when 0).
+func (s mailboxServer) relayed(ctx context.Context, h http.Header, ms int64) (context.Context, context.CancelFunc, *model.Process, error) {
+	if ms < 0 {
+		return nil, nil, nil, model.Invalid("", fmt.Sprintf("invalid timeout_ms %d: give 0 (5 s) or more", ms))
+	}
+	c, err := caller(ctx, s.b, h)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	timeout := defaultMessageTimeout
+	if ms > 0 {
+		timeout = time.Duration(ms) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return ctx, cancel, c, nil
 }

@@ -64,21 +64,9 @@ up to --timeout, or fails at once with --fail-fast. Delivery is at most
 once: success means the message left for a live mailbox.`,
 		Args: messageArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positive(cmd, timeout); err != nil {
-				return err
-			}
-			msg, err := c.message(args[1])
-			if err != nil {
-				return err
-			}
-			client, err := c.dialRelay()
-			if err != nil {
-				return err
-			}
-			defer client.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			return client.Send(ctx, args[0], msg, nefele.SendOptions{FailFast: failFast})
+			return c.withMessage(cmd, timeout, args, func(ctx context.Context, client *nefele.Client, msg []byte) error {
+				return client.Send(ctx, args[0], msg, nefele.SendOptions{FailFast: failFast})
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&failFast, "fail-fast", false, "fail at once when the mailbox is full, instead of waiting")
@@ -97,28 +85,35 @@ MESSAGE from stdin. It fails when no reply comes within --timeout, and at
 once when the callee ends.`,
 		Args: messageArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positive(cmd, timeout); err != nil {
+			return c.withMessage(cmd, timeout, args, func(ctx context.Context, client *nefele.Client, msg []byte) error {
+				reply, err := client.Call(ctx, args[0], msg)
+				if err == nil {
+					fmt.Fprintf(c.stdout, "%s\n", reply)
+				}
 				return err
-			}
-			msg, err := c.message(args[1])
-			if err != nil {
-				return err
-			}
-			client, err := c.dialRelay()
-			if err != nil {
-				return err
-			}
-			defer client.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			reply, err := client.Call(ctx, args[0], msg)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "%s\n", reply)
-			return nil
+			})
 		},
 	}
 	cmd.Flags().Var(&durationValue{p: &timeout}, "timeout", "how long to wait for the reply")
 	return cmd
+}
+
+// withMessage runs fn with a relaying client, the MESSAGE of args and a
+// context bounded by timeout.
+func (c *cli) withMessage(cmd *cobra.Command, timeout time.Duration, args []string, fn func(context.Context, *nefele.Client, []byte) error) error {
+	if err := positive(cmd, timeout); err != nil {
+		return err
+	}
+	msg, err := c.message(args[1])
+	if err != nil {
+		return err
+	}
+	client, err := c.dialRelay()
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	defer cancel()
+	return fn(ctx, client, msg)
 }

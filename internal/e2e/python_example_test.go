@@ -22,12 +22,7 @@ import (
 // swap may be refused (that would mean two holders at once), and the
 // fencing tokens must strictly increase in the order the lock was held.
 func TestPythonExample(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not on PATH; the Python example needs it (Debian: apt-get install python3)")
-	}
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "examples", "python", "counter.py")
+	python, script := pythonExample(t, "counter.py")
 	a := testcluster.StartAgent(t)
 	c := a.Client()
 	ctx := ctxT(t)
@@ -141,12 +136,7 @@ func outputOf(t *testing.T, c *nefele.Client, gpid string) (string, string) {
 // calls it straight, the CLI through an agent, messages arrive in order,
 // and the limits hold.
 func TestPythonMailbox(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not on PATH; the Python example needs it (Debian: apt-get install python3)")
-	}
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "examples", "python", "echo.py")
+	python, script := pythonExample(t, "echo.py")
 	a := testcluster.StartAgent(t)
 	c := a.Client()
 	ctx := ctxT(t)
@@ -193,4 +183,15 @@ func TestPythonMailbox(t *testing.T) {
 	eventually(t, "a send to the killed echo.py fails", func() bool {
 		return errors.Is(c.Send(ctx, "py-echo", []byte("x"), nefele.SendOptions{}), nefele.ErrNoProcess)
 	})
+}
+
+// pythonExample returns python3 and the path of examples/python/name, or
+// skips t when python3 is missing.
+func pythonExample(t *testing.T, name string) (python, script string) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not on PATH; the Python example needs it (Debian: apt-get install python3)")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return python, filepath.Join(filepath.Dir(file), "..", "..", "examples", "python", name)
 }
