@@ -214,3 +214,28 @@ func TestExampleChat(t *testing.T) {
 	killPid(int(get(t, c, alice.Gpid).Pid))
 	waitLog(t, c, bob.Gpid, "* alice left")
 }
+
+// TestMailboxAgentRestart SIGKILLs the agent of two processes that talk:
+// their connection does not pass through it, so calls go on while it is
+// down, and after it restarts (adopting them) new senders find the name.
+func TestMailboxAgentRestart(t *testing.T) {
+	a := testcluster.StartAgent(t)
+	echo := testcluster.Build(t, "./examples/echo")
+	c := a.Client()
+	ctx := ctxT(t)
+	p := spawn(t, c, nefele.SpawnOptions{}, &nefele.Spec{Command: []string{echo, "steady"}})[0]
+	waitLog(t, c, p.Gpid, "registered steady")
+	if _, err := c.Call(ctx, "steady", []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	a.Kill()
+	for i := range 100 {
+		if got, err := c.Call(ctx, "steady", []byte("while down")); err != nil || string(got) != "while down" {
+			t.Fatalf("call %d while the agent is down: %q %v", i, got, err)
+		}
+	}
+	a.Restart()
+	if got, err := a.Client().Call(ctx, "steady", []byte("after")); err != nil || string(got) != "after" {
+		t.Fatalf("a new client's call after the agent restarted: %q %v", got, err)
+	}
+}
