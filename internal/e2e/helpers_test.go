@@ -77,9 +77,11 @@ func spawn(t *testing.T, c *nefele.Client, opts nefele.SpawnOptions, spec *nefel
 
 func sh(script string) *nefele.Spec { return &nefele.Spec{Command: []string{"sh", "-c", script}} }
 
-func get(t *testing.T, c *nefele.Client, target string) *nefele.Process {
+func get(t testing.TB, c *nefele.Client, target string) *nefele.Process {
 	t.Helper()
-	procs, err := c.Get(ctxT(t), target)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	procs, err := c.Get(ctx, target)
 	if err != nil {
 		t.Fatalf("get %s: %v", target, err)
 	}
